@@ -1,0 +1,1 @@
+"""MiniGPT-4 in JAX/Flax NNX."""

@@ -1,0 +1,9 @@
+"""Flax NNX ports of EVA-ViT, the BLIP-2 Q-Former, LLaMA and their MiniGPT-4 composition."""
+
+from minigpt4_jax.models.configs import (
+    EvaVitConfig, LlamaConfig, MiniGPT4Config, QFormerConfig, preset,
+)
+from minigpt4_jax.models.eva_vit import EvaViT
+from minigpt4_jax.models.llama import KVCache, Llama
+from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID, MiniGPT4
+from minigpt4_jax.models.qformer import QFormer
