@@ -7,3 +7,30 @@ import jax  # noqa: E402
 
 # f32 parity against PyTorch: no reduced-precision matmul passes.
 jax.config.update('jax_default_matmul_precision', 'highest')
+
+import pytest  # noqa: E402
+
+from minigpt4_jax.tokenizer import train_tokenizer  # noqa: E402
+
+_CORPUS = [
+    '###Human: <Img><ImageHere></Img> Describe this image in detail. ###Assistant: ',
+    'Give the following image: <Img>ImageContent</Img>. You will be able to see the image '
+    'once I provide it to you. Please answer my questions.',
+    '[INST] <Img><ImageHere></Img> Take a look at this image and describe what you notice. [/INST] ',
+    'a cat sitting on a red sofa next to a window, one two three four five six seven eight',
+    'a woman in a space suit smiles; a cup of coffee on a saucer; a rocket on the launch pad.',
+]
+
+
+@pytest.fixture(scope='session')
+def tokenizer_dir(tmp_path_factory):
+  """A tiny LLaMA-style sentencepiece tokenizer (vocab < the tiny LLM's 1000)."""
+  out = tmp_path_factory.mktemp('tokenizer')
+  train_tokenizer(out, _CORPUS * 20, vocab_size=400)
+  return out
+
+
+@pytest.fixture(scope='session')
+def tokenizer(tokenizer_dir):
+  from minigpt4_jax.tokenizer import load_tokenizer
+  return load_tokenizer(tokenizer_dir)

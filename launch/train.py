@@ -1,0 +1,37 @@
+"""Train MiniGPT-4 (either stage) with JAX.
+
+  python -m launch.train --config configs/tiny.py:stage1 --workdir runs/tiny1
+  python -m launch.train --config configs/minigpt4_stage1.py:vicuna13b \\
+      --workdir runs/stage1 --config.init_from=ckpt/vicuna13b --config.mesh.fsdp=8
+
+Any config field can be overridden with --config.FIELD=VALUE; the config is locked,
+so a misspelt field is an error. Running again with the same --workdir resumes.
+Multi-process runs (several hosts, SLURM, TPU pods) add --distributed, which calls
+jax.distributed.initialize() (its arguments come from the cluster's environment).
+"""
+
+import jax
+from absl import app, flags
+from ml_collections import config_flags
+
+from minigpt4_jax.train.loop import train_and_evaluate
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file, e.g. configs/tiny.py:stage1.', lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Run directory: checkpoints, metrics.jsonl, TensorBoard, config.json.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Call jax.distributed.initialize() first (multi-process runs).')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  app.run(main)

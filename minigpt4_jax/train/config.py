@@ -1,0 +1,60 @@
+"""The trainer's configuration schema; ``configs/*.py`` start from ``base_config()``.
+
+Every field the trainer reads is declared here with its default, and configs are
+locked before use, so a misspelt ``--config.train.lrr=...`` is an error.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from minigpt4_jax.data.config import default_config as default_data_config
+from minigpt4_jax.train.templates import ALIGNMENT_INSTRUCTIONS
+
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 42
+  # A converted checkpoint (python -m launch.convert), an earlier stage's workdir
+  # (its towers and trained projector), or '' for random towers (tiny demo only).
+  c.init_from = ''
+
+  c.model = ml_collections.ConfigDict()
+  c.model.preset = 'tiny'        # architecture when init_from == '' (see models/configs.py)
+  c.model.projector = 'linear'   # 'linear' | 'mlp3' (paper ablation b)
+  c.model.no_qformer = False     # paper ablation a (random init only; converted ckpts decide)
+  c.model.train_qformer = False  # paper ablation c: Q-Former and its queries also train
+  c.model.dtype = 'bfloat16'     # compute/storage dtype of the frozen towers
+  c.model.tokenizer = ''         # '' = the checkpoint's, or the bundled tiny one
+  c.model.remat = False          # rematerialise LLM blocks in the backward pass
+
+  c.text = ml_collections.ConfigDict()
+  c.text.template = ''           # '' = stage 1: [BOS] <image> caption, no prompt
+  c.text.instructions = ALIGNMENT_INSTRUCTIONS
+  c.text.end_sym = '\n'
+  c.text.max_txt_len = 32
+
+  c.data = default_data_config()
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 20_000
+  c.train.batch_size = 256       # global, across every device and accumulation micro-step
+  c.train.grad_accum = 1         # micro-batches per step (batch_size must divide)
+  c.train.lr = 1e-4              # init_lr
+  c.train.min_lr = 8e-5
+  c.train.warmup_lr = 1e-6
+  c.train.warmup_steps = 5000
+  c.train.weight_decay = 0.05
+  c.train.b1 = 0.9
+  c.train.b2 = 0.999
+  c.train.clip_norm = 0.0        # 0 = off (MiniGPT-4 does not clip)
+  c.train.log_every = 50
+  c.train.checkpoint_every = 1000
+  c.train.keep_checkpoints = 3
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.data = -1               # -1 = the devices left over
+  c.mesh.fsdp = 1
+  c.mesh.tensor = 1
+  return c

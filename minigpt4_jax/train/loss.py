@@ -1,0 +1,28 @@
+"""Causal LM loss on the supervised (answer) tokens."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from minigpt4_jax.models import MiniGPT4
+
+
+def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
+                  target_mask_bt: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """(sum of -log p over supervised tokens, number of them); position t-1 predicts t.
+
+  Returning the sum and the count (not the mean) lets gradient accumulation and
+  data parallelism reproduce the full batch's mean exactly, as HF's loss averages
+  over all supervised tokens of the batch.
+  """
+  logp = jax.nn.log_softmax(logits_btv[:, :-1].astype(jnp.float32), axis=-1)
+  targets = jnp.maximum(input_ids_bt[:, 1:], 0)  # image placeholders are never targets
+  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  mask = target_mask_bt[:, 1:].astype(jnp.float32)
+  return jnp.sum(nll * mask), jnp.sum(mask)
+
+
+def batch_nll_sum(model: MiniGPT4, batch: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+  logits = model(batch['input_ids'], batch['image'], batch['attention_mask'])
+  return token_nll_sum(logits, batch['input_ids'], batch['target_mask'])

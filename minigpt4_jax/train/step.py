@@ -1,0 +1,67 @@
+"""The pure train step: gradients of the trainable subset only, accumulated exactly."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from minigpt4_jax.train.loss import batch_nll_sum
+
+Batch = dict[str, jax.Array]
+
+MODEL_INPUTS = ('image', 'input_ids', 'attention_mask', 'target_mask')
+
+
+def _micro_batches(batch: Batch, grad_accum: int) -> Batch:
+  """[B, ...] -> [A, B/A, ...] for the model inputs."""
+  def split(x):
+    return x.reshape((grad_accum, x.shape[0] // grad_accum) + x.shape[1:])
+  return {k: split(batch[k]) for k in MODEL_INPUTS}
+
+
+def make_loss_and_grad(graphdef: nnx.GraphDef) -> Callable:
+  """(trainable, frozen, batch) -> ((nll_sum, count), d nll_sum / d trainable)."""
+
+  def nll_sum(trainable, frozen, batch):
+    model = nnx.merge(graphdef, trainable, frozen)
+    total, count = batch_nll_sum(model, batch)
+    return total, count
+
+  return jax.value_and_grad(nll_sum, argnums=0, has_aux=True)
+
+
+def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, grad_accum: int) -> Callable:
+  """train_step(trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics).
+
+  ``frozen`` is read-only: it is differentiated by nobody and never donated.
+  """
+  loss_and_grad = make_loss_and_grad(graphdef)
+
+  def train_step(trainable, frozen, opt_state, batch: Batch, step: jax.Array):
+    def accumulate(carry, micro):
+      grad_sum, nll_sum, count = carry
+      (nll, n), grads = loss_and_grad(trainable, frozen, micro)
+      return (jax.tree.map(jnp.add, grad_sum, grads), nll_sum + nll, count + n), None
+
+    zeros = jax.tree.map(jnp.zeros_like, trainable)
+    (grad_sum, nll_sum, count), _ = jax.lax.scan(
+        accumulate, (zeros, jnp.zeros(()), jnp.zeros(())), _micro_batches(batch, grad_accum)
+    )
+    count = jnp.maximum(count, 1.0)
+    grads = jax.tree.map(lambda g: g / count, grad_sum)
+    updates, opt_state = tx.update(grads, opt_state, trainable)
+    trainable = optax.apply_updates(trainable, updates)
+    metrics = {
+        'loss': nll_sum / count,
+        'grad_norm': optax.tree.norm(grads),
+        'lr': schedule(step),
+        'supervised_tokens': count,
+    }
+    return trainable, opt_state, metrics
+
+  return train_step

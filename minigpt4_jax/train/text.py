@@ -1,0 +1,77 @@
+"""Captions/answers -> fixed-shape token arrays with MiniGPT-4's sequence layout.
+
+Stage 1 (no template): ``[BOS] <image tokens> caption + end_sym``.
+Stage 2: ``[BOS] template(instruction) answer + end_sym``, the instruction holding
+``<Img><ImageHere></Img>``. Like the original, the prompt pieces and the answer are
+tokenized separately without special tokens, the answer (end_sym included) is cut
+to ``max_txt_len`` tokens, and only answer tokens are supervised. Padding goes at
+the end; every batch has the same length so the train step compiles once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+from transformers import PreTrainedTokenizerBase
+
+from minigpt4_jax.prompting import IMAGE_PLACEHOLDER, tokenize_text, tokenize_with_image
+
+_LENGTH_MULTIPLE = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class TextLayout:
+  template: str                  # '' for stage 1, else contains '{}'
+  instructions: tuple[str, ...]  # stage 2 only; each holds <ImageHere>
+  end_sym: str
+  max_txt_len: int
+  num_image_tokens: int
+
+
+class BatchEncoder:
+  """Turns a batch of answer strings into input ids, attention and target masks."""
+
+  def __init__(self, tokenizer: PreTrainedTokenizerBase, layout: TextLayout):
+    self.tokenizer = tokenizer
+    self.layout = layout
+    self.prompts = [tokenize_with_image(tokenizer, p, layout.num_image_tokens)
+                    for p in self.prompt_texts(layout)]
+    longest = max(len(p) for p in self.prompts) + layout.max_txt_len
+    self.length = -(-longest // _LENGTH_MULTIPLE) * _LENGTH_MULTIPLE
+    self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+  @staticmethod
+  def prompt_texts(layout: TextLayout) -> list[str]:
+    if not layout.template:
+      return [IMAGE_PLACEHOLDER]
+    for instruction in layout.instructions:
+      if IMAGE_PLACEHOLDER not in instruction:
+        raise ValueError(f'text.instructions: {instruction!r} lacks {IMAGE_PLACEHOLDER}')
+    return [layout.template.format(i) for i in layout.instructions]
+
+  @property
+  def num_prompts(self) -> int:
+    return len(self.prompts)
+
+  def encode(self, answers: Sequence[str], prompt_index: int = 0) -> dict[str, np.ndarray]:
+    """One prompt (MiniGPT-4 draws one instruction per batch) for the whole batch.
+
+    Returns:
+      input_ids int32[B, L] (image slots hold IMAGE_TOKEN_ID), attention_mask
+      int32[B, L], target_mask float32[B, L] (1 where the token is supervised).
+    """
+    prompt = self.prompts[prompt_index]
+    b = len(answers)
+    input_ids = np.full((b, self.length), self.pad_id, np.int32)
+    attention = np.zeros((b, self.length), np.int32)
+    target = np.zeros((b, self.length), np.float32)
+    for row, answer in enumerate(answers):
+      answer_ids = tokenize_text(self.tokenizer, str(answer) + self.layout.end_sym)
+      answer_ids = answer_ids[:self.layout.max_txt_len]
+      ids = prompt + answer_ids
+      input_ids[row, :len(ids)] = ids
+      attention[row, :len(ids)] = 1
+      target[row, len(prompt):len(ids)] = 1
+    return {'input_ids': input_ids, 'attention_mask': attention, 'target_mask': target}

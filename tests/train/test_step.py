@@ -1,0 +1,182 @@
+"""The train step: what trains, what stays frozen, and that the numbers are right."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from minigpt4_jax import sharding
+from minigpt4_jax.convert import tables
+from minigpt4_jax.convert.assign import load_state_dict, path_str
+from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4, preset
+from minigpt4_jax.train.loss import batch_nll_sum
+from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
+from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
+from minigpt4_jax.train.trainable import split_trainable
+from tests import reference
+
+B, T = 8, 24
+
+
+def _train_cfg(**overrides) -> ml_collections.ConfigDict:
+  cfg = dict(lr=1e-3, min_lr=1e-4, warmup_lr=1e-5, warmup_steps=2, steps=10, b1=0.9,
+             b2=0.999, weight_decay=0.05, clip_norm=0.0)
+  cfg.update(overrides)
+  return ml_collections.ConfigDict(cfg)
+
+
+def _batch(cfg, seed=0) -> dict[str, jnp.ndarray]:
+  rng = np.random.default_rng(seed)
+  q = cfg.num_image_tokens
+  ids = rng.integers(3, cfg.llm.vocab_size, size=(B, T)).astype(np.int32)
+  ids[:, 0] = cfg.llm.bos_token_id
+  ids[:, 1:1 + q] = IMAGE_TOKEN_ID
+  lengths = rng.integers(1 + q + 3, T + 1, size=B)
+  attention = (np.arange(T)[None] < lengths[:, None]).astype(np.int32)
+  target = attention.astype(np.float32)
+  target[:, :1 + q] = 0
+  return {
+      'image': jnp.asarray(rng.normal(size=(B, 224, 224, 3)).astype(np.float32)),
+      'input_ids': jnp.asarray(ids), 'attention_mask': jnp.asarray(attention),
+      'target_mask': jnp.asarray(target),
+  }
+
+
+def _model(cfg=None, seed=0) -> MiniGPT4:
+  return MiniGPT4(cfg or preset('tiny'), rngs=nnx.Rngs(seed))
+
+
+def _paths(state) -> set[str]:
+  return set(_flat(state))
+
+
+def _run_steps(model, train_qformer, steps=3, grad_accum=1):
+  graphdef, trainable, frozen = split_trainable(model, train_qformer)
+  tx, schedule = make_optimizer(_train_cfg())
+  opt_state = tx.init(trainable)
+  step_fn = jax.jit(make_train_step(graphdef, tx, schedule, grad_accum))
+  batch = _batch(model.cfg)
+  for i in range(steps):
+    trainable, opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(i))
+  return trainable, frozen, opt_state, metrics
+
+
+def _flat(state) -> dict[str, np.ndarray]:
+  """'a/b/c' -> array for every leaf (Variable wrappers' '.value' dropped)."""
+  return {path_str(p).removesuffix('/.value'): np.asarray(v)
+          for p, v in jax.tree_util.tree_leaves_with_path(state)}
+
+
+def test_frozen_parameters_bit_identical_and_projector_moves():
+  model = _model()
+  before = _flat(nnx.state(model, nnx.Param))
+  trainable, frozen, _, _ = _run_steps(model, train_qformer=False)
+  after = {**_flat(trainable), **_flat(frozen)}
+  assert after.keys() == before.keys()
+  for path, old in before.items():
+    if path.startswith('projector'):
+      assert not np.array_equal(old, after[path]), path
+    else:
+      assert np.array_equal(old, after[path]), path
+
+
+def test_optimizer_state_only_under_projector():
+  trainable, _, opt_state, _ = _run_steps(_model(), train_qformer=False, steps=1)
+  assert _paths(trainable) == {'projector/bias', 'projector/kernel'}
+  shaped = [x for x in jax.tree.leaves(opt_state) if x.ndim > 0]
+  assert sum(x.size for x in shaped) == 2 * sum(x.size for x in jax.tree.leaves(trainable))
+  for keys in _flat(opt_state):
+    assert 'vision' not in keys and 'llm' not in keys and 'qformer' not in keys, keys
+
+
+def test_train_qformer_ablation_changes_only_the_filter():
+  model = _model()
+  _, default_trainable, default_frozen = split_trainable(model, False)
+  _, trainable, frozen = split_trainable(model, True)
+  qformer = {p for p in _paths(nnx.state(model, nnx.Param)) if p.startswith('qformer/')}
+  assert _paths(trainable) == _paths(default_trainable) | qformer
+  assert _paths(frozen) == _paths(default_frozen) - qformer
+  trained, frozen_after, _, _ = _run_steps(_model(), train_qformer=True, steps=2)
+  assert not np.array_equal(_flat(trained)['qformer/query_tokens'],
+                            _flat(trainable)['qformer/query_tokens'])
+  frozen_before = _flat(frozen)
+  for path, leaf in _flat(frozen_after).items():
+    assert np.array_equal(leaf, frozen_before[path]), path
+
+
+def test_gradient_accumulation_equals_full_batch():
+  full, *_ , m_full = _run_steps(_model(), False, steps=2, grad_accum=1)
+  accum, *_, m_accum = _run_steps(_model(), False, steps=2, grad_accum=4)
+  assert float(m_full['loss']) == pytest.approx(float(m_accum['loss']), rel=1e-6)
+  for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(accum)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def test_loss_and_projector_gradient_match_pytorch(tiny_with_reference_llm):
+  """Our masked-LM loss and projector gradient vs HF LlamaForCausalLM(labels=...)."""
+  model, hf_llama = tiny_with_reference_llm
+  batch = _batch(model.cfg, seed=3)
+  graphdef, trainable, frozen = split_trainable(model)
+  (nll, count), grads = make_loss_and_grad(graphdef)(trainable, frozen, batch)
+
+  features = torch.from_numpy(np.array(model.image_features(batch['image'])))
+  proj = torch.nn.Linear(model.cfg.projector_in, model.cfg.llm.hidden)
+  with torch.no_grad():
+    proj.weight.copy_(torch.from_numpy(np.asarray(model.projector.kernel[...]).T))
+    proj.bias.copy_(torch.from_numpy(np.asarray(model.projector.bias[...])))
+  ids = torch.from_numpy(np.asarray(batch['input_ids'])).long()
+  is_image = ids == IMAGE_TOKEN_ID
+  embeds = hf_llama.model.embed_tokens(torch.where(is_image, 0, ids)).detach()
+  embeds = embeds.masked_scatter(is_image[..., None], proj(features))
+  labels = torch.where(torch.from_numpy(np.asarray(batch['target_mask'])) > 0, ids, -100)
+  out = hf_llama(inputs_embeds=embeds,
+                 attention_mask=torch.from_numpy(np.asarray(batch['attention_mask'])),
+                 labels=labels)
+  out.loss.backward()
+  assert float(nll / count) == pytest.approx(out.loss.item(), rel=1e-5)
+  ours = np.asarray(grads['projector']['kernel'][...]) / float(count)
+  assert reference.max_rel_err(ours, proj.weight.grad.numpy().T) <= 1e-5
+  assert reference.max_rel_err(np.asarray(grads['projector']['bias'][...]) / float(count),
+                               proj.bias.grad.numpy()) <= 1e-5
+
+
+@pytest.fixture(scope='module')
+def tiny_with_reference_llm():
+  cfg = preset('tiny')
+  hf_llama = reference.llama(cfg.llm)
+  model = _model(cfg)
+  load_state_dict(model, tables.LLAMA_HF, reference.numpy_state(hf_llama), prefix='llm/')
+  return model, hf_llama
+
+
+def test_sharded_step_on_2x2x2_mesh_equals_single_device():
+  assert jax.device_count() >= 8, 'tests/conftest.py forces 8 CPU devices'
+  cfg = dataclasses.replace(preset('tiny'))
+  single, *_, m_single = _run_steps(_model(cfg), True, steps=2)
+
+  mesh = sharding.make_mesh(2, 2, 2)
+  graphdef, trainable, frozen = split_trainable(_model(cfg), True)
+  tx, schedule = make_optimizer(_train_cfg())
+  t_sh, f_sh = sharding.state_shardings(trainable, mesh), sharding.state_shardings(frozen, mesh)
+  o_sh = optimizer_shardings(tx, trainable, t_sh, mesh)
+  trainable, frozen = jax.device_put(trainable, t_sh), jax.device_put(frozen, f_sh)
+  opt_state = jax.jit(tx.init, out_shardings=o_sh)(trainable)
+  step_fn = jax.jit(make_train_step(graphdef, tx, schedule, 1),
+                    in_shardings=(t_sh, f_sh, o_sh, None, None),
+                    out_shardings=(t_sh, o_sh, None), donate_argnums=(0, 2))
+  batch = {k: jax.device_put(v, sharding.batch_sharding(mesh, v.ndim))
+           for k, v in _batch(cfg).items()}
+  for i in range(2):
+    trainable, opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(i))
+  # Really distributed: the fsdp/tensor axes split parameters across devices.
+  assert any(len(x.sharding.device_set) == 8 and not x.sharding.is_fully_replicated
+             for x in jax.tree.leaves(trainable))
+  assert float(metrics['loss']) == pytest.approx(float(m_single['loss']), rel=1e-5)
+  assert float(metrics['grad_norm']) == pytest.approx(float(m_single['grad_norm']), rel=1e-5)
+  for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(trainable)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
