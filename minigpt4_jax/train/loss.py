@@ -24,5 +24,13 @@ def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
 
 
 def batch_nll_sum(model: MiniGPT4, batch: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
-  logits = model(batch['input_ids'], batch['image'], batch['attention_mask'])
+  """Loss terms of a batch holding either ``image`` float[B, S, S, 3] or the frozen
+  towers' precomputed outputs ``features`` float[B, Q, C] (stage 1 without
+  augmentation can cache them and skip the ViT and Q-Former)."""
+  if 'features' in batch:
+    image_embeds = model.project(batch['features'])
+  else:
+    image_embeds = model.encode_image(batch['image'])
+  embeds = model.embed_multimodal(batch['input_ids'], image_embeds)
+  logits = model.llm(inputs_embeds=embeds, attention_mask=batch['attention_mask'])
   return token_nll_sum(logits, batch['input_ids'], batch['target_mask'])

@@ -13,14 +13,12 @@ from minigpt4_jax.train.loss import batch_nll_sum
 
 Batch = dict[str, jax.Array]
 
-MODEL_INPUTS = ('image', 'input_ids', 'attention_mask', 'target_mask')
-
 
 def _micro_batches(batch: Batch, grad_accum: int) -> Batch:
-  """[B, ...] -> [A, B/A, ...] for the model inputs."""
+  """Every input [B, ...] -> [A, B/A, ...]."""
   def split(x):
     return x.reshape((grad_accum, x.shape[0] // grad_accum) + x.shape[1:])
-  return {k: split(batch[k]) for k in MODEL_INPUTS}
+  return jax.tree.map(split, batch)
 
 
 def make_loss_and_grad(graphdef: nnx.GraphDef) -> Callable:
@@ -37,6 +35,9 @@ def make_loss_and_grad(graphdef: nnx.GraphDef) -> Callable:
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, grad_accum: int) -> Callable:
   """train_step(trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics).
+
+  ``batch``: input_ids, attention_mask, target_mask and either image or features
+  (see ``loss.batch_nll_sum``); nothing else.
 
   ``frozen`` is read-only: it is differentiated by nobody and never donated.
   """

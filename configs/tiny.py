@@ -1,0 +1,38 @@
+r"""The embedded default: tiny random towers + the bundled demo data, minutes on a CPU.
+
+  python -m launch.train --config configs/tiny.py:stage1 --workdir runs/tiny_stage1
+  python -m launch.train --config configs/tiny.py:stage2 --workdir runs/tiny_stage2 \
+      --config.init_from=runs/tiny_stage1
+
+Same code path as the real stages (configs/minigpt4_stage{1,2}.py with the 'tiny'
+LLM preset), only smaller: the towers are random (seeded), so the loss falls as the
+projector learns to map image features to the demo captions.
+"""
+
+from configs import minigpt4_stage1, minigpt4_stage2
+from minigpt4_jax.data import demo_paths
+
+
+def get_config(arg: str = 'stage1'):
+  if arg not in ('stage1', 'stage2'):
+    raise ValueError(f'configs/tiny.py: preset must be stage1 or stage2, got {arg!r}')
+  demo = demo_paths()
+  if arg == 'stage1':
+    c = minigpt4_stage1.get_config('tiny').unlock()
+    c.data.train_shards = (demo.shards,)
+    c.data.weights = (1.0,)
+    c.train.steps = 300
+    c.train.lr, c.train.min_lr, c.train.warmup_lr = 3e-3, 3e-4, 1e-5
+    c.train.warmup_steps = 20
+  else:
+    c = minigpt4_stage2.get_config('tiny').unlock()
+    c.data.align_dir = demo.align_dir
+    c.train.steps = 150
+    c.train.lr, c.train.min_lr, c.train.warmup_lr = 1e-3, 1e-4, 1e-5
+    c.train.warmup_steps = 10
+  c.model.dtype = 'float32'  # XLA's CPU bf16 matmuls are emulated and slow
+  c.data.num_workers = 0
+  c.train.batch_size = 8
+  c.train.log_every = 10
+  c.train.checkpoint_every = 50
+  return c.lock()

@@ -1,0 +1,37 @@
+"""minigpt4-jax: MiniGPT-4 in JAX/Flax NNX."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name='minigpt4-jax',
+    version='0.1.0',
+    description='MiniGPT-4 (EVA-ViT-g + Q-Former + LLaMA) in JAX/Flax NNX: convert, train, chat.',
+    python_requires='>=3.10',
+    packages=find_packages(include=['minigpt4_jax*', 'launch*', 'configs*']),
+    package_data={'minigpt4_jax': ['assets/**/*', 'data/demo/**/*']},
+    include_package_data=True,
+    install_requires=[
+        'jax>=0.10.2,<0.11',
+        'flax>=0.12.8,<0.13',
+        'optax>=0.2.8',
+        'orbax-checkpoint>=0.12.8,<0.13',
+        'transformers>=5.20,<6',
+        'tensorflow-datasets>=4.9.10',
+        'grain>=0.2.18,<0.3',
+        'array_record>=0.8',
+        'ml-collections>=1.1',
+        'absl-py',
+        'numpy',
+        'pillow',
+        'safetensors',
+        'sentencepiece',
+        'tensorboardX',
+        'tqdm',
+    ],
+    extras_require={
+        # PyTorch only reads/writes .pth files and serves as the test oracle. The CPU
+        # wheel of 2.13.0 is pinned: an open range pulls a multi-GB CUDA build.
+        'torch': ['torch==2.13.0'],
+        'test': ['pytest', 'torch==2.13.0'],
+    },
+)
