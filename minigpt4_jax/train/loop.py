@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import pathlib
 import time
 
@@ -33,9 +32,10 @@ def prompt_index(seed: int, step: int, num_prompts: int) -> int:
 
 
 def _check_finite(step: int, metrics: dict[str, float]) -> None:
-  if not math.isfinite(metrics['loss']):
+  if not metrics['finite']:
     raise FloatingPointError(
-        f'non-finite loss {metrics["loss"]} at step {step}; stopping. The last '
+        f'non-finite loss {float(metrics["loss"])}, gradient norm '
+        f'{float(metrics["grad_norm"])} or parameters at step {step}; stopping. The last '
         f'checkpoint written before it is intact.')
 
 
@@ -136,6 +136,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                          {'step': step, 'skipped_samples': skipped})
     checkpoints.wait()
   finally:
+    data.close()
     progress.close()
     writer.close()
     checkpoints.close()

@@ -57,9 +57,15 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
     grads = jax.tree.map(lambda g: g / count, grad_sum)
     updates, opt_state = tx.update(grads, opt_state, trainable)
     trainable = optax.apply_updates(trainable, updates)
+    loss, grad_norm = nll_sum / count, optax.tree.norm(grads)
+    # A finite loss can still produce inf/NaN parameters (a huge update): check the
+    # result too, so no poisoned state is ever checkpointed.
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.all(jnp.array(
+        [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(trainable)]))
     metrics = {
-        'loss': nll_sum / count,
-        'grad_norm': optax.tree.norm(grads),
+        'loss': loss,
+        'grad_norm': grad_norm,
+        'finite': finite.astype(jnp.float32),
         'lr': schedule(step),
         'supervised_tokens': count,
     }

@@ -1,0 +1,24 @@
+"""The ``data`` section of the training config."""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def default_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.kind = 'webdataset'      # 'webdataset' | 'align' | 'tfds'
+  # One entry per source; each a brace pattern or whitespace-separated patterns.
+  c.train_shards = ()
+  c.weights = ()             # sampling ratio per source; () = equal
+  c.align_dir = ''           # kind='align': a cc_sbu_align folder
+  c.tfds_name = ''           # kind='tfds': a dataset written by minigpt4_jax.data.tfds_builder
+  c.tfds_dir = ''
+  c.augment = True           # RandomResizedCrop(224, 0.5-1.0) vs a plain resize
+  c.clean_captions = True    # BLIP caption cleaning (stage 1) vs raw text (stage 2)
+  c.max_words = 50
+  c.image_size = 224
+  c.num_workers = 4          # decode/augment processes per host; 0 = in-process
+  c.worker_buffer_size = 2
+  c.shuffle = True
+  return c

@@ -1,0 +1,131 @@
+"""Image and caption transforms as BLIP-2 / MiniGPT-4 apply them.
+
+train: RandomResizedCrop(224, scale=(0.5, 1.0), bicubic) -> /255 -> CLIP mean/std
+eval:  Resize((224, 224), bicubic)                   -> /255 -> CLIP mean/std
+captions (stage 1): LAVIS ``BlipCaptionProcessor`` with max_words=50.
+Images come out NHWC float32[224, 224, 3].
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+
+import grain
+import numpy as np
+from PIL import Image
+
+CLIP_MEAN = np.array((0.48145466, 0.4578275, 0.40821073), np.float32)
+CLIP_STD = np.array((0.26862954, 0.26130258, 0.27577711), np.float32)
+
+
+def decode_rgb(data: bytes) -> Image.Image:
+  """Decodes fully (truncated files raise) and converts any mode to RGB."""
+  if not data:
+    raise ValueError('empty image file')
+  image = Image.open(io.BytesIO(data))
+  image.load()
+  if image.mode in ('I;16', 'I;16B', 'I', 'F'):  # 16-bit/float grayscale: rescale to 8 bits
+    array = np.asarray(image, np.float64)
+    span = max(float(array.max() - array.min()), 1e-12)
+    image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+  return image.convert('RGB')
+
+
+def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
+                            scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+  """torchvision ``RandomResizedCrop.get_params``: (left, top, crop w, crop h).
+
+  Ten tries at a random area and log-uniform aspect; then a centre crop clamped to
+  the ratio range, exactly as torchvision falls back.
+  """
+  area = width * height
+  log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+  for _ in range(10):
+    target_area = area * rng.uniform(scale[0], scale[1])
+    aspect = math.exp(rng.uniform(*log_ratio))
+    w = int(round(math.sqrt(target_area * aspect)))
+    h = int(round(math.sqrt(target_area / aspect)))
+    if 0 < w <= width and 0 < h <= height:
+      top = int(rng.integers(0, height - h + 1))
+      left = int(rng.integers(0, width - w + 1))
+      return left, top, w, h
+  in_ratio = width / height
+  if in_ratio < min(ratio):
+    w, h = width, int(round(width / min(ratio)))
+  elif in_ratio > max(ratio):
+    w, h = int(round(height * max(ratio))), height
+  else:
+    w, h = width, height
+  return (width - w) // 2, (height - h) // 2, w, h
+
+
+def normalize(image: Image.Image) -> np.ndarray:
+  """uint8 RGB -> CLIP-normalised float32[H, W, 3]."""
+  return (np.asarray(image, np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD
+
+
+def train_image(image: Image.Image, rng: np.random.Generator, size: int = 224) -> np.ndarray:
+  left, top, w, h = random_resized_crop_box(image.width, image.height, rng)
+  return normalize(image.resize((size, size), Image.BICUBIC, box=(left, top, left + w, top + h)))
+
+
+def eval_image(image: Image.Image, size: int = 224) -> np.ndarray:
+  """Bicubic resize to a square, aspect not kept (BLIP-2's eval processor)."""
+  return normalize(image.resize((size, size), Image.BICUBIC))
+
+
+def blip_caption(caption: str, max_words: int = 50) -> str:
+  """LAVIS ``BlipCaptionProcessor.pre_caption``."""
+  caption = re.sub(r'([.!"()*#:;~])', ' ', caption.lower())
+  caption = re.sub(r'\s{2,}', ' ', caption)
+  caption = caption.rstrip('\n').strip(' ')
+  words = caption.split(' ')
+  return ' '.join(words[:max_words]) if len(words) > max_words else caption
+
+
+class _RateLimitedWarning:
+  """Logs the first few bad samples per process, then every 1000th."""
+
+  def __init__(self, first: int = 20, every: int = 1000):
+    self.count, self.first, self.every = 0, first, every
+
+  def __call__(self, where: str, error: str) -> None:
+    self.count += 1
+    if self.count <= self.first or self.count % self.every == 0:
+      logging.warning('skipping bad sample %s (%s) [%d bad so far in this process]',
+                      where, error, self.count)
+
+
+_warn_bad = _RateLimitedWarning()
+
+
+class DecodeSample(grain.transforms.RandomMap):
+  """grain RandomMapTransform: raw record -> {image, text, ok}; never raises on data."""
+
+  def __init__(self, *, augment: bool, clean_captions: bool, max_words: int, image_size: int):
+    self.augment = augment
+    self.clean_captions = clean_captions
+    self.max_words = max_words
+    self.image_size = image_size
+
+  def random_map(self, record: dict, rng: np.random.Generator) -> dict:
+    error = record['error']
+    image = np.zeros((self.image_size, self.image_size, 3), np.float32)
+    text = record['text']
+    if not error:
+      try:
+        if not text.strip():
+          raise ValueError('empty caption')
+        rgb = decode_rgb(record['image_bytes'])
+        image = (train_image(rgb, rng, self.image_size) if self.augment
+                 else eval_image(rgb, self.image_size))
+        if self.clean_captions:
+          text = blip_caption(text, self.max_words)
+      except Exception as err:  # noqa: BLE001 - any decoder failure is a bad sample
+        error = f'{type(err).__name__}: {err}'
+    if error:
+      _warn_bad(record['where'], error)
+    return {'image': image, 'text': text if not error else '', 'ok': not error}
