@@ -5,12 +5,15 @@ r"""The embedded default: tiny random towers + the bundled demo data, minutes on
       --config.init_from=runs/tiny_stage1
 
 Same code path as the real stages (configs/minigpt4_stage{1,2}.py with the 'tiny'
-LLM preset), only smaller: the towers are random (seeded), so the loss falls as the
-projector learns to map image features to the demo captions.
+LLM preset), only smaller. Stage 1 starts from the bundled tiny converted checkpoint
+(random ViT and Q-Former, a tiny LLaMA pretrained on the demo texts; see
+``minigpt4_jax/tiny_checkpoint.py``), so the loss falls as the projector learns to
+tell the frozen LLM which photograph it is looking at.
 """
 
 from configs import minigpt4_stage1, minigpt4_stage2
 from minigpt4_jax.data import demo_paths
+from minigpt4_jax.tiny_checkpoint import ASSET_DIR as TINY_CHECKPOINT
 
 
 def get_config(arg: str = 'stage1'):
@@ -19,6 +22,7 @@ def get_config(arg: str = 'stage1'):
   demo = demo_paths()
   if arg == 'stage1':
     c = minigpt4_stage1.get_config('tiny').unlock()
+    c.init_from = str(TINY_CHECKPOINT)
     c.data.train_shards = (demo.shards,)
     c.data.weights = (1.0,)
     c.train.steps = 300
