@@ -31,6 +31,7 @@ from minigpt4_jax import sharding
 from minigpt4_jax.convert.assign import param_table, path_str
 from minigpt4_jax.models import MiniGPT4
 from minigpt4_jax.models.configs import MiniGPT4Config
+from minigpt4_jax.tokenizer import TOKENIZER_FILES
 
 FORMAT = 'minigpt4_jax/1'
 CONFIG_FILE = 'config.json'
@@ -87,9 +88,11 @@ class CheckpointWriter:
     self.checkpointer.wait_until_finished()
     self.groups.append(group)
 
-  def commit(self, cfg: MiniGPT4Config, dtype: str, tokenizer_src: str | pathlib.Path | None):
-    if tokenizer_src is not None:
-      shutil.copytree(tokenizer_src, self.tmp_dir / 'tokenizer')
+  def commit(self, cfg: MiniGPT4Config, dtype: str,
+             tokenizer_files: Iterable[str | pathlib.Path] = ()) -> None:
+    (self.tmp_dir / 'tokenizer').mkdir()
+    for f in tokenizer_files:
+      shutil.copy2(f, self.tmp_dir / 'tokenizer')
     meta = {'format': FORMAT, 'dtype': dtype, 'groups': sorted(self.groups),
             'model': json.loads(cfg.to_json())}
     # config.json last: its presence is what marks a checkpoint complete.
@@ -123,10 +126,17 @@ def save(model: MiniGPT4, out_dir: str | pathlib.Path, tokenizer_dir: str | path
     for group, paths in grouped(table).items():
       writer.write_group(group, {p: _stored(p, np.asarray(table[p][...]), dtype) for p in paths})
     stored = jnp.dtype(dtype).name if dtype is not None else 'as-trained'
-    writer.commit(model.cfg, stored, tokenizer_dir)
+    writer.commit(model.cfg, stored, _tokenizer_files(tokenizer_dir))
   except BaseException:
     writer.abort()
     raise
+
+
+def _tokenizer_files(directory: str | pathlib.Path | None) -> list[pathlib.Path]:
+  if directory is None:
+    return []
+  return [pathlib.Path(directory) / f for f in TOKENIZER_FILES
+          if (pathlib.Path(directory) / f).is_file()]
 
 
 def _stored(path: str, array: np.ndarray, dtype) -> np.ndarray:

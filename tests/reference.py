@@ -13,7 +13,8 @@ from transformers import LlamaForCausalLM
 from transformers.models.blip_2 import modeling_blip_2 as hf_blip2
 from transformers.models.blip_2.configuration_blip_2 import Blip2QFormerConfig, Blip2VisionConfig
 
-from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, QFormerConfig
+from minigpt4_jax.models import IMAGE_TOKEN_ID
+from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, MiniGPT4Config, QFormerConfig
 
 
 def perturb_(module: torch.nn.Module, seed: int, scale: float = 0.05) -> torch.nn.Module:
@@ -75,3 +76,45 @@ def max_rel_err(ours, ref) -> float:
   ours = np.asarray(ours, np.float64)
   ref = np.asarray(ref, np.float64)
   return float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
+
+
+def pixels(batch: int, size: int, seed: int = 0) -> np.ndarray:
+  return np.random.default_rng(seed).normal(size=(batch, size, size, 3)).astype(np.float32)
+
+
+def to_torch_nchw(pixels: np.ndarray) -> torch.Tensor:
+  return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+
+
+def torch_minigpt4_logits(cfg, vision, qformer, query_tokens, llama, proj, pixels, ids):
+  """The MiniGPT-4 forward written with the PyTorch reference modules."""
+  with torch.no_grad():
+    tokens = vision(pixel_values=to_torch_nchw(pixels), output_hidden_states=True).hidden_states[-1]
+    ln = torch.nn.LayerNorm(cfg.vision.width, eps=cfg.ln_vision_eps)
+    if cfg.qformer is not None:
+      ln.load_state_dict(vision.post_layernorm.state_dict())
+      feats = qformer(
+          query_embeds=query_tokens.expand(len(pixels), -1, -1),
+          encoder_hidden_states=ln(tokens),
+      ).last_hidden_state
+    else:  # ln_vision unloaded; CLS dropped; 1x4 raster strips concatenated
+      patches = ln(tokens)[:, 1:, :]
+      feats = patches.reshape(len(pixels), patches.shape[1] // 4, -1)
+    image_embeds = proj(feats)
+    ids_t = torch.from_numpy(ids)
+    text = llama.model.embed_tokens(torch.where(ids_t == IMAGE_TOKEN_ID, 0, ids_t))
+    is_image = ids_t == IMAGE_TOKEN_ID
+    embeds = text.clone()
+    for b in range(len(ids)):
+      embeds[b, is_image[b]] = image_embeds[b]
+    return llama(inputs_embeds=embeds).logits.numpy()
+
+
+def prompt_ids(cfg: MiniGPT4Config, batch: int) -> np.ndarray:
+  """[BOS] text <image tokens> text, as a stage-2 prompt would look."""
+  rng = np.random.default_rng(7)
+  before = rng.integers(3, cfg.llm.vocab_size, size=(batch, 5))
+  after = rng.integers(3, cfg.llm.vocab_size, size=(batch, 6))
+  image = np.full((batch, cfg.num_image_tokens), IMAGE_TOKEN_ID)
+  bos = np.full((batch, 1), cfg.llm.bos_token_id)
+  return np.concatenate([bos, before, image, after], axis=1)

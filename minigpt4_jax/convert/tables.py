@@ -74,13 +74,17 @@ class Layout:
   unused: tuple[str, ...] = ()
 
   def map_key(self, key: str, value: np.ndarray) -> dict[str, np.ndarray] | None:
-    """Our path(s) for one source tensor; {} if known-unused; None if unknown."""
+    """Our path(s) for one source tensor; {} if known-unused; None if unknown.
+
+    Unused patterns win over rules: a converter may declare otherwise-mappable keys
+    unused (EVA-CLIP's last block, which MiniGPT-4 does not build).
+    """
+    if any(re.fullmatch(p, key) for p in self.unused):
+      return {}
     for r in self.rules:
       out = r.apply(key, value)
       if out is not None:
         return out
-    if any(re.fullmatch(p, key) for p in self.unused):
-      return {}
     return None
 
 

@@ -17,14 +17,6 @@ from tests import reference
 TOL = 1e-5
 
 
-def _pixels(batch: int, size: int, seed: int = 0) -> np.ndarray:
-  return np.random.default_rng(seed).normal(size=(batch, size, size, 3)).astype(np.float32)
-
-
-def _to_torch_nchw(pixels: np.ndarray) -> torch.Tensor:
-  return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-
-
 @pytest.fixture(scope='module')
 def tiny() -> MiniGPT4Config:
   return preset('tiny')
@@ -50,9 +42,9 @@ def towers(tiny):
 
 def test_eva_vit_matches_blip2_vision(tiny, towers):
   model, vision, *_ = towers
-  pixels = _pixels(2, tiny.vision.image_size)
+  pixels = reference.pixels(2, tiny.vision.image_size)
   with torch.no_grad():
-    out = vision(pixel_values=_to_torch_nchw(pixels), output_hidden_states=True)
+    out = vision(pixel_values=reference.to_torch_nchw(pixels), output_hidden_states=True)
     # MiniGPT-4 reads the last block's tokens (no final norm) and applies its own
     # ln_vision with eps 1e-5; HF's post_layernorm holds the same weights at eps 1e-6.
     ref_tokens = out.hidden_states[-1]
@@ -101,40 +93,6 @@ def test_llama_matches_transformers(tiny, num_kv_heads):
   assert reference.max_rel_err(ours[valid], ref[valid]) <= TOL, reference.max_rel_err(ours[valid], ref[valid])
 
 
-def _torch_minigpt4_logits(cfg, vision, qformer, query_tokens, llama, proj, pixels, ids):
-  """The MiniGPT-4 forward written with the PyTorch reference modules."""
-  with torch.no_grad():
-    tokens = vision(pixel_values=_to_torch_nchw(pixels), output_hidden_states=True).hidden_states[-1]
-    ln = torch.nn.LayerNorm(cfg.vision.width, eps=cfg.ln_vision_eps)
-    if cfg.qformer is not None:
-      ln.load_state_dict(vision.post_layernorm.state_dict())
-      feats = qformer(
-          query_embeds=query_tokens.expand(len(pixels), -1, -1),
-          encoder_hidden_states=ln(tokens),
-      ).last_hidden_state
-    else:  # ln_vision unloaded; CLS dropped; 1x4 raster strips concatenated
-      patches = ln(tokens)[:, 1:, :]
-      feats = patches.reshape(len(pixels), patches.shape[1] // 4, -1)
-    image_embeds = proj(feats)
-    ids_t = torch.from_numpy(ids)
-    text = llama.model.embed_tokens(torch.where(ids_t == IMAGE_TOKEN_ID, 0, ids_t))
-    is_image = ids_t == IMAGE_TOKEN_ID
-    embeds = text.clone()
-    for b in range(len(ids)):
-      embeds[b, is_image[b]] = image_embeds[b]
-    return llama(inputs_embeds=embeds).logits.numpy()
-
-
-def _prompt_ids(cfg: MiniGPT4Config, batch: int) -> np.ndarray:
-  """[BOS] text <image tokens> text, as a stage-2 prompt would look."""
-  rng = np.random.default_rng(7)
-  before = rng.integers(3, cfg.llm.vocab_size, size=(batch, 5))
-  after = rng.integers(3, cfg.llm.vocab_size, size=(batch, 6))
-  image = np.full((batch, cfg.num_image_tokens), IMAGE_TOKEN_ID)
-  bos = np.full((batch, 1), cfg.llm.bos_token_id)
-  return np.concatenate([bos, before, image, after], axis=1)
-
-
 @pytest.mark.parametrize('preset_name', ['tiny', 'tiny_no_qformer'])
 def test_minigpt4_end_to_end_logits(preset_name):
   cfg = preset(preset_name)
@@ -156,9 +114,9 @@ def test_minigpt4_end_to_end_logits(preset_name):
   load_state_dict(model, tables.PROJECTOR_MINIGPT4, reference.numpy_state(proj, 'llama_proj.'),
                   prefix='projector/')
 
-  pixels = _pixels(2, cfg.vision.image_size, seed=5)
-  ids = _prompt_ids(cfg, 2)
-  ref = _torch_minigpt4_logits(cfg, vision, qformer, query_tokens, llama, proj, pixels, ids)
+  pixels = reference.pixels(2, cfg.vision.image_size, seed=5)
+  ids = reference.prompt_ids(cfg, 2)
+  ref = reference.torch_minigpt4_logits(cfg, vision, qformer, query_tokens, llama, proj, pixels, ids)
   ours = model(jnp.asarray(ids), jnp.asarray(pixels))
   assert ours.shape == (2, ids.shape[1], cfg.llm.vocab_size)
   assert reference.max_rel_err(ours, ref) <= TOL, reference.max_rel_err(ours, ref)

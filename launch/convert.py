@@ -1,0 +1,66 @@
+"""Convert the released MiniGPT-4 checkpoints to a JAX checkpoint (or export a projector).
+
+  python -m launch.convert --vision eva_vit_g.pth \\
+      --qformer blip2_pretrained_flant5xxl.pth --llm vicuna-13b-v0/ \\
+      --projector pretrained_minigpt4.pth --out ckpt/minigpt4_13b
+  python -m launch.convert --vision eva_vit_g.pth --llm Llama-2-7b-chat-hf/ \\
+      --projector pretrained_minigpt4_llama2_7b.pth --out ckpt/minigpt4_llama2  # no Q-Former
+  python -m launch.convert --export-projector runs/stage2 --out minigpt4_proj.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import sys
+
+from minigpt4_jax.convert.convert import Sources, convert
+from minigpt4_jax.convert.export import export_projector
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  p = argparse.ArgumentParser(prog='python -m launch.convert', description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--vision', type=pathlib.Path, help='LAVIS EVA ViT file (eva_vit_g.pth)')
+  p.add_argument('--qformer', type=pathlib.Path,
+                 help='LAVIS BLIP-2 file (blip2_pretrained_flant5xxl.pth); omit for the '
+                      'no-Q-Former (Llama-2) variant')
+  p.add_argument('--blip2', type=pathlib.Path,
+                 help='transformers Blip2Model directory, instead of --vision/--qformer')
+  p.add_argument('--llm', type=pathlib.Path, help='transformers LLaMA/Vicuna directory')
+  p.add_argument('--projector', type=pathlib.Path,
+                 help="MiniGPT-4's pretrained_minigpt4*.pth (omit: a fresh projector)")
+  p.add_argument('--out', type=pathlib.Path, required=True, help='output directory / file')
+  p.add_argument('--dtype', default='bfloat16', choices=('bfloat16', 'float16', 'float32'),
+                 help='storage dtype of the frozen towers (the projector stays float32)')
+  p.add_argument('--vision-heads', type=int, help='ViT heads, for widths other than EVA-g')
+  p.add_argument('--qformer-heads', type=int, help='Q-Former heads, for widths other than 768')
+  p.add_argument('--seed', type=int, default=0, help='seed of a fresh projector')
+  p.add_argument('--overwrite', action='store_true', help='replace an existing --out')
+  p.add_argument('--export-projector', type=pathlib.Path, metavar='CKPT_OR_WORKDIR',
+                 help="write this checkpoint's projector to --out in MiniGPT-4's .pth format")
+  args = p.parse_args(argv)
+  if args.export_projector is None and args.llm is None:
+    p.error('--llm is required (or use --export-projector)')
+  return args
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  if args.export_projector is not None:
+    export_projector(args.export_projector, args.out)
+    print(f'wrote {args.out}')
+    return
+  cfg = convert(Sources(llm=args.llm, vision=args.vision, qformer=args.qformer,
+                        blip2=args.blip2, projector=args.projector,
+                        vision_heads=args.vision_heads, qformer_heads=args.qformer_heads),
+                args.out, args.dtype, seed=args.seed, overwrite=args.overwrite)
+  print(f'wrote {args.out}: vision {cfg.vision.depth} blocks x {cfg.vision.width}, '
+        f'{"no Q-Former" if cfg.qformer is None else f"Q-Former {cfg.qformer.num_layers} layers"}, '
+        f'LLM {cfg.llm.num_layers} layers x {cfg.llm.hidden}, {cfg.num_image_tokens} image tokens')
+
+
+if __name__ == '__main__':
+  logging.basicConfig(level=logging.INFO, format='%(message)s')
+  main()

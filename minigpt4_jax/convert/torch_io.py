@@ -1,0 +1,95 @@
+"""Reading PyTorch checkpoints one tensor at a time, safely.
+
+``.safetensors`` files are read with ``safe_open`` (a tensor at a time); ``.pth`` /
+``.bin`` with ``torch.load(weights_only=True, mmap=True)``, so data is paged in only
+as each tensor is converted and a pickle that carries code is refused, never run.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import pickle
+from typing import Iterator
+
+import ml_dtypes
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from minigpt4_jax.convert.assign import ConversionError
+
+# LAVIS and MiniGPT-4 save {'model': state_dict, 'optimizer': ..., ...}.
+_STATE_DICT_KEYS = ('model', 'state_dict')
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+  """Exact, including bfloat16 (which numpy lacks: reinterpreted via ml_dtypes)."""
+  tensor = tensor.detach().cpu().contiguous()
+  if tensor.dtype == torch.bfloat16:
+    return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+  return tensor.numpy()
+
+
+def _torch_state_dict(path: pathlib.Path) -> dict[str, torch.Tensor]:
+  if not path.is_file():
+    raise FileNotFoundError(f'{path}: no such checkpoint file')
+  try:
+    try:
+      obj = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    except RuntimeError as err:  # legacy (pre-zip) files cannot be memory-mapped
+      if 'mmap' not in str(err):
+        raise
+      obj = torch.load(path, map_location='cpu', weights_only=True)
+  except pickle.UnpicklingError as err:
+    raise ConversionError(
+        f'{path}: refused to unpickle: it holds objects other than tensors (code could run '
+        f'on load). Re-save it as a plain state dict or safetensors. ({err})'.splitlines()[0]
+    ) from None
+  for key in _STATE_DICT_KEYS:
+    if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+      obj = obj[key]
+      break
+  if not isinstance(obj, dict):
+    raise ConversionError(f'{path}: expected a state dict, found {type(obj).__name__}')
+  return obj
+
+
+def tensor_shapes(path: str | pathlib.Path) -> dict[str, tuple[int, ...]]:
+  """Key -> shape, without reading tensor data."""
+  path = pathlib.Path(path)
+  if path.suffix == '.safetensors':
+    with safe_open(str(path), framework='pt') as f:
+      return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+  return {k: tuple(v.shape) for k, v in _torch_state_dict(path).items()
+          if isinstance(v, torch.Tensor)}
+
+
+def iter_tensors(path: str | pathlib.Path) -> Iterator[tuple[str, np.ndarray]]:
+  """(key, array) for every tensor of one file, one at a time."""
+  path = pathlib.Path(path)
+  if path.suffix == '.safetensors':
+    if not path.is_file():
+      raise FileNotFoundError(f'{path}: no such checkpoint file')
+    with safe_open(str(path), framework='pt') as f:
+      for key in f.keys():
+        yield key, to_numpy(f.get_tensor(key))
+    return
+  for key, value in _torch_state_dict(path).items():
+    if not isinstance(value, torch.Tensor):
+      raise ConversionError(f'{path}: key {key!r} holds a {type(value).__name__}, not a tensor')
+    yield key, to_numpy(value)
+
+
+def weight_files(directory: str | pathlib.Path) -> list[pathlib.Path]:
+  """The weight shards of a transformers model directory, in index order if indexed."""
+  directory = pathlib.Path(directory)
+  for index in ('model.safetensors.index.json', 'pytorch_model.bin.index.json'):
+    if (directory / index).is_file():
+      weight_map = json.loads((directory / index).read_text())['weight_map']
+      return [directory / f for f in dict.fromkeys(weight_map.values())]
+  for pattern in ('*.safetensors', 'pytorch_model*.bin'):
+    files = sorted(directory.glob(pattern))
+    if files:
+      return files
+  raise FileNotFoundError(f'{directory}: no *.safetensors or pytorch_model*.bin weights')

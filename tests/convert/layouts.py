@@ -1,0 +1,124 @@
+"""Writes tiny random checkpoints in the released files' original layouts.
+
+The LAVIS key names are the transformers ones renamed back (SPEC §11), so the
+converted model can be compared against the transformers modules they came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+
+import numpy as np
+import torch
+
+from minigpt4_jax.models.configs import MiniGPT4Config
+from tests import reference
+
+_VISION_RENAMES = (
+    (r'embeddings\.class_embedding', 'cls_token'),
+    (r'embeddings\.position_embedding', 'pos_embed'),
+    (r'embeddings\.patch_embedding\.', 'patch_embed.proj.'),
+    (r'encoder\.layers\.(\d+)\.layer_norm([12])\.', r'blocks.\1.norm\2.'),
+    (r'encoder\.layers\.(\d+)\.self_attn\.qkv\.weight', r'blocks.\1.attn.qkv.weight'),
+    (r'encoder\.layers\.(\d+)\.self_attn\.projection\.', r'blocks.\1.attn.proj.'),
+    (r'encoder\.layers\.(\d+)\.mlp\.', r'blocks.\1.mlp.'),
+)
+_QFORMER_RENAMES = (
+    (r'layernorm\.', 'Qformer.bert.embeddings.LayerNorm.'),
+    (r'encoder\.layer\.(\d+)\.attention\.attention\.', r'Qformer.bert.encoder.layer.\1.attention.self.'),
+    (r'encoder\.layer\.(\d+)\.crossattention\.attention\.', r'Qformer.bert.encoder.layer.\1.crossattention.self.'),
+    (r'encoder\.layer\.', 'Qformer.bert.encoder.layer.'),
+)
+
+
+def _rename(key: str, renames) -> str:
+  for pattern, replacement in renames:
+    new, n = re.subn('^' + pattern, replacement, key)
+    if n:
+      return new
+  raise KeyError(key)
+
+
+@dataclasses.dataclass
+class TinyRelease:
+  """The tiny reference modules and the files written from them."""
+  cfg: MiniGPT4Config
+  vision: torch.nn.Module
+  qformer: torch.nn.Module | None
+  query_tokens: torch.Tensor | None
+  llama: torch.nn.Module
+  proj: torch.nn.Linear
+  eva_file: pathlib.Path
+  blip2_file: pathlib.Path | None
+  llm_dir: pathlib.Path
+  projector_file: pathlib.Path
+
+
+def eva_lavis_state(vision) -> dict[str, torch.Tensor]:
+  """eva_vit_g.pth layout, plus one extra final block as in EVA-CLIP-g's 40."""
+  out = {}
+  for key, value in vision.state_dict().items():
+    if key.startswith('post_layernorm'):
+      continue  # ln_vision lives in the BLIP-2 file
+    if key.endswith('self_attn.qkv.bias'):
+      block = key.split('.')[2]
+      q, _, v = value.chunk(3)
+      out[f'blocks.{block}.attn.q_bias'], out[f'blocks.{block}.attn.v_bias'] = q.clone(), v.clone()
+      continue
+    out[_rename(key, _VISION_RENAMES)] = value
+  last = max(int(k.split('.')[1]) for k in out if k.startswith('blocks.'))
+  for key in [k for k in out if k.startswith(f'blocks.{last}.')]:
+    out[key.replace(f'blocks.{last}.', f'blocks.{last + 1}.')] = torch.randn_like(out[key])
+  return out
+
+
+def blip2_lavis_state(vision, qformer, query_tokens) -> dict[str, torch.Tensor]:
+  """blip2_pretrained_flant5xxl.pth['model'] layout, text side included."""
+  out = {_rename(k, _QFORMER_RENAMES): v for k, v in qformer.state_dict().items()}
+  out['query_tokens'] = query_tokens
+  out['ln_vision.weight'] = vision.post_layernorm.weight.detach().clone()
+  out['ln_vision.bias'] = vision.post_layernorm.bias.detach().clone()
+  hidden = query_tokens.shape[-1]
+  out.update({  # the text side LAVIS keeps and MiniGPT-4 never uses
+      'Qformer.bert.embeddings.word_embeddings.weight': torch.randn(50, hidden),
+      'Qformer.bert.embeddings.position_embeddings.weight': torch.randn(16, hidden),
+      'Qformer.bert.embeddings.position_ids': torch.arange(16)[None],
+      'Qformer.bert.encoder.layer.0.intermediate.dense.weight': torch.randn(8, hidden),
+      'Qformer.bert.encoder.layer.0.output.LayerNorm.weight': torch.randn(hidden),
+      'Qformer.cls.predictions.bias': torch.randn(50),
+      't5_proj.weight': torch.randn(4, hidden), 't5_proj.bias': torch.randn(4),
+      'temp': torch.tensor(0.07),
+  })
+  return out
+
+
+def write_release(root: pathlib.Path, cfg: MiniGPT4Config, tokenizer_dir: pathlib.Path,
+                  *, safetensors: bool = True) -> TinyRelease:
+  vision = reference.blip2_vision(cfg.vision)
+  qformer, query_tokens = (reference.blip2_qformer(cfg.qformer) if cfg.qformer else (None, None))
+  llama = reference.llama(cfg.llm)
+  proj = reference.perturb_(torch.nn.Linear(cfg.projector_in, cfg.llm.hidden), seed=9)
+  root.mkdir(parents=True, exist_ok=True)
+  eva_file = root / 'eva_vit_g.pth'
+  torch.save(eva_lavis_state(vision), eva_file)
+  blip2_file = None
+  if qformer is not None:
+    blip2_file = root / 'blip2_pretrained_flant5xxl.pth'
+    torch.save({'model': blip2_lavis_state(vision, qformer, query_tokens)}, blip2_file)
+  llm_dir = root / 'llm'
+  llama.save_pretrained(llm_dir, safe_serialization=safetensors, max_shard_size='100KB')
+  for f in tokenizer_dir.iterdir():
+    (llm_dir / f.name).write_bytes(f.read_bytes())
+  projector_file = root / 'pretrained_minigpt4.pth'
+  torch.save({'model': {'llama_proj.weight': proj.weight.detach().clone(),
+                        'llama_proj.bias': proj.bias.detach().clone()}}, projector_file)
+  return TinyRelease(cfg, vision, qformer, query_tokens, llama, proj, eva_file, blip2_file,
+                     llm_dir, projector_file)
+
+
+def reference_logits(release: TinyRelease, pixels: np.ndarray, ids: np.ndarray) -> np.ndarray:
+  return reference.torch_minigpt4_logits(release.cfg, release.vision, release.qformer,
+                                         release.query_tokens, release.llama, release.proj,
+                                         pixels, ids)
