@@ -72,7 +72,11 @@ def iter_tensors(path: str | pathlib.Path) -> Iterator[tuple[str, np.ndarray]]:
     if not path.is_file():
       raise FileNotFoundError(f'{path}: no such checkpoint file')
     with safe_open(str(path), framework='pt') as f:
-      for key in f.keys():
+      keys = list(f.keys())
+    for key in keys:
+      # A fresh mapping per tensor: pages read for one tensor leave the process with
+      # it, instead of a whole multi-GB shard staying resident until the file closes.
+      with safe_open(str(path), framework='pt') as f:
         yield key, to_numpy(f.get_tensor(key))
     return
   for key, value in _torch_state_dict(path).items():
