@@ -127,8 +127,8 @@ def test_loss_and_projector_gradient_match_pytorch(tiny_with_reference_llm):
   features = torch.from_numpy(np.array(model.image_features(batch['image'])))
   proj = torch.nn.Linear(model.cfg.projector_in, model.cfg.llm.hidden)
   with torch.no_grad():
-    proj.weight.copy_(torch.from_numpy(np.asarray(model.projector.kernel[...]).T))
-    proj.bias.copy_(torch.from_numpy(np.asarray(model.projector.bias[...])))
+    proj.weight.copy_(torch.from_numpy(np.array(model.projector.kernel[...]).T))
+    proj.bias.copy_(torch.from_numpy(np.array(model.projector.bias[...])))
   ids = torch.from_numpy(np.asarray(batch['input_ids'])).long()
   is_image = ids == IMAGE_TOKEN_ID
   embeds = hf_llama.model.embed_tokens(torch.where(is_image, 0, ids)).detach()
