@@ -19,6 +19,7 @@ setup(
         'tensorflow-datasets>=4.9.10',
         'grain>=0.2.18,<0.3',
         'array_record>=0.8',
+        'importlib_resources',  # tensorflow-datasets needs it when TensorFlow is absent
         'ml-collections>=1.1',
         'absl-py',
         'numpy',

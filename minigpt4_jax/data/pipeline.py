@@ -23,7 +23,7 @@ import numpy as np
 from absl import flags
 
 from minigpt4_jax.data.sources import AlignFolderSource, TarShardSource
-from minigpt4_jax.data.transforms import DecodeSample
+from minigpt4_jax.data.transforms import DecodeSample, normalize
 
 Batch = dict[str, Any]
 
@@ -45,8 +45,11 @@ def make_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
       raise ValueError('data.align_dir is empty (kind=align)')
     return [AlignFolderSource(cfg.align_dir)]
   if cfg.kind == 'tfds':
-    from minigpt4_jax.data.tfds_builder import tfds_source  # tfds is heavy to import
-    return [tfds_source(cfg.tfds_name, cfg.tfds_dir)]
+    if not cfg.tfds_name or not cfg.tfds_dir:
+      raise ValueError('data.tfds_name and data.tfds_dir are required (kind=tfds)')
+    # Imported here: tensorflow-datasets takes seconds to import and most runs never need it.
+    from minigpt4_jax.data.tfds_builder import TfdsSource
+    return [TfdsSource(cfg.tfds_name, cfg.tfds_dir)]
   raise ValueError(f'data.kind={cfg.kind!r}; expected webdataset, align or tfds')
 
 
@@ -94,7 +97,8 @@ class _GoodBatches:
         texts.append(sample['text'])
       else:
         skipped += 1
-    return {'image': np.stack(images), 'text': np.array(texts), 'skipped': np.int64(skipped)}
+    return {'image': normalize(np.stack(images)), 'text': np.array(texts),
+            'skipped': np.int64(skipped)}
 
   # Only ever read between batches, so no partial batch needs saving.
   def get_state(self) -> Any:

@@ -4,7 +4,7 @@ from PIL import Image
 
 from minigpt4_jax.data.sources import expand_braces
 from minigpt4_jax.data.transforms import (
-    CLIP_MEAN, CLIP_STD, blip_caption, eval_image, random_resized_crop_box,
+    CLIP_MEAN, CLIP_STD, blip_caption, eval_image, normalize, random_resized_crop_box,
 )
 
 
@@ -32,8 +32,8 @@ def test_random_resized_crop_falls_back_to_clamped_centre_crop():
 
 def test_eval_transform_is_plain_bicubic_resize_and_clip_normalisation():
   image = Image.fromarray(np.full((30, 50, 3), 255, np.uint8))
-  out = eval_image(image)
-  assert out.shape == (224, 224, 3)
+  out = normalize(eval_image(image))
+  assert out.shape == (224, 224, 3) and out.dtype == np.float32
   np.testing.assert_allclose(out[0, 0], (1 - CLIP_MEAN) / CLIP_STD, rtol=1e-6)
 
 
