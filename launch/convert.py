@@ -5,6 +5,7 @@
       --projector pretrained_minigpt4.pth --out ckpt/minigpt4_13b
   python -m launch.convert --vision eva_vit_g.pth --llm Llama-2-7b-chat-hf/ \\
       --projector pretrained_minigpt4_llama2_7b.pth --out ckpt/minigpt4_llama2  # no Q-Former
+  python -m launch.convert --blip2 blip2-flan-t5-xxl/ --llm vicuna-7b-v0/ --out ckpt/stage0
   python -m launch.convert --export-projector runs/stage2 --out minigpt4_proj.pth
 """
 
@@ -16,7 +17,7 @@ import pathlib
 import sys
 
 from minigpt4_jax.convert.convert import Sources, convert
-from minigpt4_jax.convert.export import export_projector
+from minigpt4_jax.convert.export import export_projector, projector_arrays
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -28,6 +29,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                       'no-Q-Former (Llama-2) variant')
   p.add_argument('--blip2', type=pathlib.Path,
                  help='transformers Blip2Model directory, instead of --vision/--qformer')
+  p.add_argument('--no-qformer', action='store_true',
+                 help='the Llama-2 variant (implied when --vision comes without --qformer)')
   p.add_argument('--llm', type=pathlib.Path, help='transformers LLaMA/Vicuna directory')
   p.add_argument('--projector', type=pathlib.Path,
                  help="MiniGPT-4's pretrained_minigpt4*.pth (omit: a fresh projector)")
@@ -49,11 +52,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.export_projector is not None:
-    export_projector(args.export_projector, args.out)
+    export_projector(projector_arrays(args.export_projector), args.out)
     print(f'wrote {args.out}')
     return
   cfg = convert(Sources(llm=args.llm, vision=args.vision, qformer=args.qformer,
-                        blip2=args.blip2, projector=args.projector,
+                        blip2=args.blip2, projector=args.projector, no_qformer=args.no_qformer,
                         vision_heads=args.vision_heads, qformer_heads=args.qformer_heads),
                 args.out, args.dtype, seed=args.seed, overwrite=args.overwrite)
   print(f'wrote {args.out}: vision {cfg.vision.depth} blocks x {cfg.vision.width}, '

@@ -1,15 +1,18 @@
 """The converted-checkpoint format: what ``python -m launch.convert`` writes and
 ``minigpt4_jax.load`` reads.
 
-  DIR/config.json         {"format": FORMAT, "dtype": ..., "model": MiniGPT4Config}
+  DIR/config.json         {"format": FORMAT, "dtype": stored tower dtype, "groups": [...],
+                           "model": MiniGPT4Config}   (written last: marks DIR complete)
   DIR/tokenizer/          the LLM's tokenizer files
-  DIR/params/GROUP/       one orbax checkpoint per parameter group
+  DIR/params/GROUP/       one orbax checkpoint per parameter group; leaves keyed by
+                          parameter path with '.' for '/', e.g. 'llm.layers.7.mlp.up_proj.kernel'
 
-Groups are a ViT block, an LLM layer, or a small module (embeddings, Q-Former,
-projector), so writing and reading stream group by group: a 13B LLaMA (26 GB in
-bf16) never has to sit whole in host memory. A checkpoint is written into a
-temporary sibling directory and renamed into place once complete, so a killed
-conversion never leaves something that looks like a checkpoint.
+Groups are one ViT block (``vision_blocks_007``), one LLM layer (``llm_layers_039``)
+or one small module (``vision``, ``ln_vision``, ``qformer``, ``projector``, ``llm``
+for embeddings + final norm + head), so writing and reading stream group by group: a
+13B LLaMA (26 GB in bf16) never sits whole in host memory. A checkpoint is written
+into a hidden sibling directory, fsynced, and renamed into place once complete, so a
+killed conversion never leaves anything that looks like a checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import pathlib
 import re
 import shutil
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +38,11 @@ from minigpt4_jax.tokenizer import TOKENIZER_FILES
 
 FORMAT = 'minigpt4_jax/1'
 CONFIG_FILE = 'config.json'
+PARAMS_DIR = 'params'
+TOKENIZER_DIR = 'tokenizer'
 _PER_LAYER = re.compile(r'(vision/blocks|llm/layers)/(\d+)/')
+
+PathLike = str | os.PathLike
 
 
 def group_of(path: str) -> str:
@@ -46,115 +53,189 @@ def group_of(path: str) -> str:
   return path.split('/', 1)[0]
 
 
-def _leaf_key(path: str) -> str:
-  return path.replace('/', '.')  # orbax keeps '/' for its own nesting
-
-
-def is_complete(ckpt_dir: str | pathlib.Path) -> bool:
-  return (pathlib.Path(ckpt_dir) / CONFIG_FILE).is_file()
-
-
-def load_config(ckpt_dir: str | pathlib.Path) -> MiniGPT4Config:
-  path = pathlib.Path(ckpt_dir) / CONFIG_FILE
-  if not path.is_file():
-    raise FileNotFoundError(f'{ckpt_dir}: no {CONFIG_FILE}; not a (complete) converted checkpoint')
-  meta = json.loads(path.read_text())
-  if meta.get('format') != FORMAT:
-    raise ValueError(f'{path}: format {meta.get("format")!r}, expected {FORMAT!r}')
-  return MiniGPT4Config.from_json(json.dumps(meta['model']))
-
-
-def tokenizer_dir(ckpt_dir: str | pathlib.Path) -> pathlib.Path:
-  return pathlib.Path(ckpt_dir) / 'tokenizer'
-
-
-class CheckpointWriter:
-  """Writes a checkpoint group by group into a temporary directory; ``commit`` renames it."""
-
-  def __init__(self, out_dir: str | pathlib.Path, *, overwrite: bool = False):
-    self.out_dir = pathlib.Path(out_dir).absolute()
-    if self.out_dir.exists() and not overwrite:
-      raise FileExistsError(f'{self.out_dir} exists (pass overwrite to replace it)')
-    self.tmp_dir = self.out_dir.parent / f'.{self.out_dir.name}.partial-{os.getpid()}'
-    if self.tmp_dir.exists():
-      shutil.rmtree(self.tmp_dir)
-    (self.tmp_dir / 'params').mkdir(parents=True)
-    self.checkpointer = ocp.StandardCheckpointer()
-    self.groups: list[str] = []
-
-  def write_group(self, group: str, arrays: dict[str, np.ndarray | jax.Array]) -> None:
-    self.checkpointer.save(self.tmp_dir / 'params' / group,
-                           {_leaf_key(p): a for p, a in arrays.items()})
-    self.checkpointer.wait_until_finished()
-    self.groups.append(group)
-
-  def commit(self, cfg: MiniGPT4Config, dtype: str,
-             tokenizer_files: Iterable[str | pathlib.Path] = ()) -> None:
-    (self.tmp_dir / 'tokenizer').mkdir()
-    for f in tokenizer_files:
-      shutil.copy2(f, self.tmp_dir / 'tokenizer')
-    meta = {'format': FORMAT, 'dtype': dtype, 'groups': sorted(self.groups),
-            'model': json.loads(cfg.to_json())}
-    # config.json last: its presence is what marks a checkpoint complete.
-    (self.tmp_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-    self.checkpointer.close()
-    if self.out_dir.exists():
-      shutil.rmtree(self.out_dir)
-    os.replace(self.tmp_dir, self.out_dir)
-
-  def abort(self) -> None:
-    self.checkpointer.close()
-    shutil.rmtree(self.tmp_dir, ignore_errors=True)
-
-
 def grouped(paths: Iterable[str]) -> dict[str, list[str]]:
+  """Parameter paths by group, in first-seen order."""
   out: dict[str, list[str]] = {}
   for p in paths:
     out.setdefault(group_of(p), []).append(p)
   return out
 
 
-def save(model: MiniGPT4, out_dir: str | pathlib.Path, tokenizer_dir: str | pathlib.Path | None,
+def _leaf_key(path: str) -> str:
+  return path.replace('/', '.')  # orbax keeps '/' for its own nesting
+
+
+def _path(leaf_key: str) -> str:
+  return leaf_key.replace('.', '/')  # nnx path entries are identifiers: no '.' of their own
+
+
+def is_complete(ckpt_dir: PathLike) -> bool:
+  """Whether ``ckpt_dir`` is a finished checkpoint (partial writes never have config.json)."""
+  return (pathlib.Path(ckpt_dir) / CONFIG_FILE).is_file()
+
+
+def _metadata(ckpt_dir: PathLike) -> dict:
+  path = pathlib.Path(ckpt_dir) / CONFIG_FILE
+  if not path.is_file():
+    raise FileNotFoundError(f'{ckpt_dir}: no {CONFIG_FILE}; not a (complete) converted checkpoint')
+  meta = json.loads(path.read_text())
+  if meta.get('format') != FORMAT:
+    raise ValueError(f'{path}: format {meta.get("format")!r}, expected {FORMAT!r}')
+  return meta
+
+
+def load_config(ckpt_dir: PathLike) -> MiniGPT4Config:
+  """The architecture of a converted checkpoint."""
+  return MiniGPT4Config.from_json(json.dumps(_metadata(ckpt_dir)['model']))
+
+
+def stored_dtype(ckpt_dir: PathLike) -> str:
+  """The dtype the frozen towers were written in (the projector is always float32)."""
+  return _metadata(ckpt_dir)['dtype']
+
+
+def tokenizer_dir(ckpt_dir: PathLike) -> pathlib.Path:
+  """Where the checkpoint's tokenizer lives (``minigpt4_jax.tokenizer.load_tokenizer``)."""
+  return pathlib.Path(ckpt_dir) / TOKENIZER_DIR
+
+
+def _fsync_tree(root: pathlib.Path) -> None:
+  """Flushes every file and directory below ``root`` (inclusive) to disk, so the
+  rename that publishes a checkpoint never precedes its data after a power loss."""
+  for directory, _, files in os.walk(root, topdown=False):
+    for name in files:
+      _fsync(pathlib.Path(directory) / name)
+    _fsync(pathlib.Path(directory))
+
+
+def _fsync(path: pathlib.Path) -> None:
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+class CheckpointWriter:
+  """Writes a checkpoint group by group into a hidden sibling directory; ``commit``
+  publishes it by rename, ``abort`` removes it."""
+
+  def __init__(self, out_dir: PathLike, *, overwrite: bool = False):
+    self.out_dir = pathlib.Path(out_dir).absolute()
+    if self.out_dir.exists() and not overwrite:
+      raise FileExistsError(f'{self.out_dir} exists (pass overwrite to replace it)')
+    # Same parent: the final os.replace is a rename within one filesystem.
+    self.tmp_dir = self.out_dir.parent / f'.{self.out_dir.name}.partial-{os.getpid()}'
+    if self.tmp_dir.exists():
+      shutil.rmtree(self.tmp_dir)
+    (self.tmp_dir / PARAMS_DIR).mkdir(parents=True)
+    self.checkpointer = ocp.StandardCheckpointer()
+    self.groups: list[str] = []
+
+  def write_group(self, group: str, arrays: Mapping[str, np.ndarray | jax.Array]) -> None:
+    """Writes one group (``path -> array``) and waits, so its memory can be released."""
+    self.checkpointer.save(self.tmp_dir / PARAMS_DIR / group,
+                           {_leaf_key(p): a for p, a in arrays.items()})
+    self.checkpointer.wait_until_finished()
+    self.groups.append(group)
+
+  def commit(self, cfg: MiniGPT4Config, dtype: str,
+             tokenizer_files: Iterable[PathLike] = ()) -> None:
+    """Adds the tokenizer and config.json, flushes everything, and renames into place."""
+    (self.tmp_dir / TOKENIZER_DIR).mkdir()
+    for f in tokenizer_files:
+      shutil.copy2(f, self.tmp_dir / TOKENIZER_DIR)
+    meta = {'format': FORMAT, 'dtype': dtype, 'groups': sorted(self.groups),
+            'model': json.loads(cfg.to_json())}
+    (self.tmp_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+    self.checkpointer.close()
+    _fsync_tree(self.tmp_dir)
+    old = self.out_dir.parent / f'.{self.out_dir.name}.old-{os.getpid()}'
+    if self.out_dir.exists():  # overwrite: the old one stays whole until the new one is in
+      os.replace(self.out_dir, old)
+    os.replace(self.tmp_dir, self.out_dir)
+    _fsync(self.out_dir.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+  def abort(self) -> None:
+    self.checkpointer.close()
+    shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+def read_group(ckpt_dir: PathLike, group: str,
+               abstract: Mapping[str, jax.ShapeDtypeStruct] | None = None) -> dict[str, jax.Array]:
+  """One group as ``path -> array``: as stored (numpy) or, given ``abstract``
+  ``path -> ShapeDtypeStruct(shape, dtype, sharding=...)``, cast and placed in its shards."""
+  directory = pathlib.Path(ckpt_dir).absolute() / PARAMS_DIR / group
+  target = None if abstract is None else {_leaf_key(p): a for p, a in abstract.items()}
+  with ocp.StandardCheckpointer() as checkpointer:
+    restored = checkpointer.restore(directory, target)
+  return {_path(k): v for k, v in restored.items()}
+
+
+def save(model: MiniGPT4, out_dir: PathLike, tokenizer_dir: PathLike | None,
          dtype=None, *, overwrite: bool = False) -> None:
   """Saves an in-memory model (tests, the tiny demo, exported training runs).
 
-  ``dtype`` casts the frozen towers (default: keep); the projector stays float32.
+  Args:
+    model: the model; gathered to host one group at a time.
+    out_dir: the checkpoint directory to create.
+    tokenizer_dir: a directory holding the tokenizer files to bundle (or None).
+    dtype: storage dtype of the frozen towers (default: as they are); the projector
+      is always stored as it is (float32).
+    overwrite: replace an existing ``out_dir`` (atomically).
   """
   table = param_table(model)
   writer = CheckpointWriter(out_dir, overwrite=overwrite)
   try:
     for group, paths in grouped(table).items():
       writer.write_group(group, {p: _stored(p, np.asarray(table[p][...]), dtype) for p in paths})
-    stored = jnp.dtype(dtype).name if dtype is not None else 'as-trained'
-    writer.commit(model.cfg, stored, _tokenizer_files(tokenizer_dir))
+    writer.commit(model.cfg, _tower_dtype(table, dtype),
+                  tokenizer_files(tokenizer_dir) if tokenizer_dir is not None else ())
   except BaseException:
     writer.abort()
     raise
 
 
-def _tokenizer_files(directory: str | pathlib.Path | None) -> list[pathlib.Path]:
-  if directory is None:
-    return []
+def tokenizer_files(directory: PathLike) -> list[pathlib.Path]:
+  """The tokenizer files present in ``directory`` (a LLaMA directory or a checkpoint's)."""
   return [pathlib.Path(directory) / f for f in TOKENIZER_FILES
           if (pathlib.Path(directory) / f).is_file()]
 
 
+def _is_projector(path: str) -> bool:
+  return path.startswith('projector/')
+
+
 def _stored(path: str, array: np.ndarray, dtype) -> np.ndarray:
-  if dtype is None or path.startswith('projector/'):
+  if dtype is None or _is_projector(path):
     return array
   return array.astype(jnp.dtype(dtype))
 
 
-def load(ckpt_dir: str | pathlib.Path, dtype=jnp.bfloat16,
-         mesh: jax.sharding.Mesh | None = None) -> MiniGPT4:
+def _tower_dtype(table: Mapping[str, nnx.Variable], dtype) -> str:
+  if dtype is not None:
+    return jnp.dtype(dtype).name
+  names = {jnp.dtype(v.dtype).name for p, v in table.items() if not _is_projector(p)}
+  return names.pop() if len(names) == 1 else 'mixed'
+
+
+def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None = None
+         ) -> MiniGPT4:
   """The MiniGPT-4 module of a converted checkpoint, restored straight into its shards.
+
+  The model is built abstractly (``nnx.eval_shape``) and each group is restored by
+  orbax directly into the parameters' shardings, so no unsharded copy is ever made.
 
   Args:
     ckpt_dir: a directory written by ``launch.convert`` or ``save``.
-    dtype: parameter and compute dtype of the frozen towers (the projector stays f32,
-      as MiniGPT-4 keeps ``llama_proj`` in fp32).
-    mesh: where to place the parameters (sharded by ``sharding.LOGICAL_RULES``);
-      default: the first local device.
+    dtype: parameter and compute dtype of the frozen towers, cast on restore
+      whatever the stored dtype; the projector stays float32, as MiniGPT-4 keeps
+      ``llama_proj`` in fp32.
+    mesh: where to place the parameters, sharded by ``sharding.LOGICAL_RULES``
+      (e.g. ``sharding.make_mesh(fsdp=-1)``). Default: a one-device mesh on the first
+      device, which suits a single accelerator or host; pass a mesh to spread a
+      large model over several.
   """
   cfg = load_config(ckpt_dir)
   if mesh is None:
@@ -162,14 +243,11 @@ def load(ckpt_dir: str | pathlib.Path, dtype=jnp.bfloat16,
   model = nnx.eval_shape(lambda: MiniGPT4(cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
   sharding_of = param_shardings(model, mesh)
   table = param_table(model)
-  checkpointer = ocp.StandardCheckpointer()
   for group, paths in grouped(table).items():
-    target = {_leaf_key(p): jax.ShapeDtypeStruct(table[p].shape, table[p].dtype,
-                                                 sharding=sharding_of[p]) for p in paths}
-    restored = checkpointer.restore(pathlib.Path(ckpt_dir).absolute() / 'params' / group, target)
-    for p in paths:
-      table[p].set_value(restored[_leaf_key(p)])
-  checkpointer.close()
+    abstract = {p: jax.ShapeDtypeStruct(table[p].shape, table[p].dtype, sharding=sharding_of[p])
+                for p in paths}
+    for p, array in read_group(ckpt_dir, group, abstract).items():
+      table[p].set_value(array)
   return model
 
 

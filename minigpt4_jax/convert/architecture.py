@@ -1,87 +1,151 @@
-"""Reads the architecture from checkpoint tensors and config.json; nothing is assumed."""
+"""Reads the architecture from checkpoint tensors and config.json; nothing is assumed.
+
+Every function takes ``shapes`` (key -> shape, read without loading tensor data) and
+the ``source`` it came from, so an error names the file.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
 import re
 
 from minigpt4_jax.convert.assign import ConversionError
-from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, QFormerConfig
+from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, MiniGPT4Config, QFormerConfig
 
-EVA_HEAD_DIM = 88   # EVA-CLIP ViT-g: 1408 = 16 x 88
-BERT_HEAD_DIM = 64  # BERT-base Q-Former: 768 = 12 x 64
+Shapes = dict[str, tuple[int, ...]]
 
 
-def num_heads(width: int, head_dim: int, override: int | None, what: str) -> int:
-  """Heads are not stored in a state dict: the released models' head widths give them
-  (88 for EVA-g, 64 for BERT); other widths (test files) need an explicit count."""
+@dataclasses.dataclass(frozen=True)
+class HeadRule:
+  """What the released models tell us about a tower's head count (see ``num_heads``)."""
+
+  head_dim: int
+  widths: tuple[int, ...] | None  # the widths the rule is known to hold for; None: any
+  flag: str                       # the CLI flag that states the count otherwise
+
+
+# EVA-CLIP ViT-g: 1408 = 16 heads x 88. Other EVA widths use other head widths
+# (ViT-L: 1024 = 16 x 64), so 88 is trusted for 1408 only.
+EVA_HEADS = HeadRule(head_dim=88, widths=(1408,), flag='--vision-heads')
+# BLIP-2's Q-Former is BERT-base (768 = 12 x 64); BERT-family models keep 64 per head.
+BERT_HEADS = HeadRule(head_dim=64, widths=None, flag='--qformer-heads')
+
+
+def num_heads(width: int, rule: HeadRule, override: int | None, source: str) -> int:
+  """The number of attention heads of a tower ``width`` wide.
+
+  A state dict does not record heads (q/k/v are stored merged), so:
+  1. an explicit ``override`` (``--vision-heads`` / ``--qformer-heads``) wins; it must
+     divide ``width``;
+  2. else ``width // rule.head_dim`` where the released models fix the head width:
+     EVA ViT width 1408 -> 16 heads; a Q-Former width that is a multiple of 64 ->
+     width / 64 heads;
+  3. else (e.g. the tiny test files) the flag is required.
+  """
   if override:
     if width % override:
-      raise ConversionError(f'{what}: width {width} does not split into {override} heads')
+      raise ConversionError(f'{source}: width {width} does not split into {override} heads')
     return override
-  if width % head_dim:
-    raise ConversionError(f'{what}: width {width} is not a multiple of the head width '
-                          f'{head_dim}; pass the number of heads explicitly')
-  return width // head_dim
+  known = width in rule.widths if rule.widths is not None else width % rule.head_dim == 0
+  if not known:
+    raise ConversionError(f'{source}: cannot tell the heads of width {width} (the released '
+                          f'models use head width {rule.head_dim}); pass {rule.flag}')
+  return width // rule.head_dim
 
 
-def _indices(shapes: dict, pattern: str) -> list[int]:
-  found = {int(m.group(1)) for k in shapes if (m := re.fullmatch(pattern, k))}
-  return sorted(found)
+def _indices(shapes: Shapes, pattern: str) -> list[int]:
+  return sorted({int(m.group(1)) for k in shapes if (m := re.fullmatch(pattern, k))})
 
 
-def _need(shapes: dict, key: str, source: str) -> tuple[int, ...]:
+def _need(shapes: Shapes, key: str, source: str) -> tuple[int, ...]:
   if key not in shapes:
     raise ConversionError(f'{source}: missing key {key!r}')
   return shapes[key]
 
 
-def eva_from_lavis(shapes: dict, source: str, heads: int | None) -> tuple[EvaVitConfig, int]:
-  """(architecture, blocks in the file). MiniGPT-4 builds one block fewer than the
-  file holds (BLIP-2 reads the second-to-last layer of EVA-CLIP-g)."""
+def _consecutive(indices: list[int], what: str, source: str) -> int:
+  if not indices or indices != list(range(len(indices))):
+    raise ConversionError(f'{source}: {what} are missing or not numbered 0..N-1: {indices}')
+  return len(indices)
+
+
+def _eva(shapes: Shapes, source: str, names: dict[str, str], depth: int,
+         heads: int) -> EvaVitConfig:
+  """The ViT from its tensors: width from the CLS token, image size from the number
+  of position embeddings, MLP width from the first block's fc1."""
+  width = _need(shapes, names['cls'], source)[-1]
+  patch = _need(shapes, names['patch'], source)[-1]
+  grid = math.isqrt(_need(shapes, names['pos'], source)[1] - 1)  # minus CLS
+  return EvaVitConfig(image_size=grid * patch, patch_size=patch, width=width, depth=depth,
+                      num_heads=heads, mlp_dim=_need(shapes, names['fc1'], source)[0])
+
+
+def eva_from_lavis(shapes: Shapes, source: str, heads: int | None) -> tuple[EvaVitConfig, int]:
+  """(architecture, blocks in the file) of an ``eva_vit_g.pth``-style state dict.
+
+  MiniGPT-4 builds one block fewer than the file holds: BLIP-2 reads EVA-CLIP-g's
+  second-to-last layer, so the 40th block is loaded nowhere (``strict=False``).
+  """
+  blocks = _consecutive(_indices(shapes, r'blocks\.(\d+)\..*'), 'ViT blocks', source)
+  if blocks < 2:
+    raise ConversionError(f'{source}: {blocks} ViT block(s); MiniGPT-4 drops the last of >= 2')
   width = _need(shapes, 'cls_token', source)[-1]
-  patch = _need(shapes, 'patch_embed.proj.weight', source)[-1]
-  tokens = _need(shapes, 'pos_embed', source)[1]
-  grid = math.isqrt(tokens - 1)
-  blocks = _indices(shapes, r'blocks\.(\d+)\..*')
-  if not blocks or blocks != list(range(len(blocks))):
-    raise ConversionError(f'{source}: blocks are missing or not numbered 0..N-1')
-  if len(blocks) < 2:
-    raise ConversionError(f'{source}: {len(blocks)} block(s); MiniGPT-4 drops the last of >= 2')
-  cfg = EvaVitConfig(
-      image_size=grid * patch, patch_size=patch, width=width, depth=len(blocks) - 1,
-      num_heads=num_heads(width, EVA_HEAD_DIM, heads, source),
-      mlp_dim=_need(shapes, 'blocks.0.mlp.fc1.weight', source)[0])
-  return cfg, len(blocks)
+  names = dict(cls='cls_token', patch='patch_embed.proj.weight', pos='pos_embed',
+               fc1='blocks.0.mlp.fc1.weight')
+  return _eva(shapes, source, names, blocks - 1, num_heads(width, EVA_HEADS, heads, source)), blocks
 
 
-def qformer_from_lavis(shapes: dict, source: str, heads: int | None,
-                       prefix: str = 'Qformer.bert.encoder.layer.') -> QFormerConfig:
+def eva_from_hf(shapes: Shapes, hf_vision: dict, source: str) -> EvaVitConfig:
+  """The ViT of a transformers BLIP-2 directory; its heads come from config.json.
+
+  transformers' conversion already dropped EVA-CLIP's last block, so every layer
+  present is built. LayerNorm eps stays LAVIS's 1e-6 (what the weights were trained
+  with): transformers configs have carried 1e-5 or 1e-6 across versions (SPEC §11).
+  """
+  prefix = 'vision_model.'
+  layers = _consecutive(_indices(shapes, r'vision_model\.encoder\.layers\.(\d+)\..*'),
+                        'ViT layers', source)
+  names = dict(cls=prefix + 'embeddings.class_embedding',
+               patch=prefix + 'embeddings.patch_embedding.weight',
+               pos=prefix + 'embeddings.position_embedding',
+               fc1=prefix + 'encoder.layers.0.mlp.fc1.weight')
+  return _eva(shapes, source, names, layers, hf_vision['num_attention_heads'])
+
+
+def _qformer(shapes: Shapes, source: str, prefix: str, attention: str, heads: int,
+             **hf) -> QFormerConfig:
+  """The Q-Former from its tensors: layers and cross-attention layers from the keys
+  present, the query count from ``query_tokens``."""
   _, num_query, hidden = _need(shapes, 'query_tokens', source)
   layer = re.escape(prefix) + r'(\d+)\.'
-  layers = _indices(shapes, layer + r'.*')
+  layers = _consecutive(_indices(shapes, layer + r'.*'), 'Q-Former layers', source)
   cross = _indices(shapes, layer + r'crossattention\..*')
-  if not layers or not cross:
-    raise ConversionError(f'{source}: no Q-Former layers / cross-attention under {prefix!r}')
-  attn = 'attention' if prefix.startswith('qformer.') else 'self'
+  if not cross:
+    raise ConversionError(f'{source}: no Q-Former cross-attention under {prefix!r}')
   return QFormerConfig(
-      hidden=hidden, num_layers=len(layers),
-      num_heads=num_heads(hidden, BERT_HEAD_DIM, heads, source),
+      hidden=hidden, num_layers=layers,
+      num_heads=heads,
       mlp_dim=_need(shapes, f'{prefix}0.intermediate_query.dense.weight', source)[0],
-      encoder_width=_need(shapes, f'{prefix}{cross[0]}.crossattention.{attn}.key.weight', source)[1],
-      cross_attention_layers=tuple(cross), num_query_tokens=num_query)
+      encoder_width=_need(shapes, f'{prefix}{cross[0]}.crossattention.{attention}.key.weight',
+                          source)[1],
+      cross_attention_layers=tuple(cross), num_query_tokens=num_query, **hf)
 
 
-def eva_from_hf(shapes: dict, hf_vision: dict, source: str) -> EvaVitConfig:
-  """transformers layout: its checkpoints already hold only the blocks BLIP-2 runs."""
-  layers = _indices(shapes, r'vision_model\.encoder\.layers\.(\d+)\..*')
-  return EvaVitConfig(
-      image_size=hf_vision.get('image_size', 224), patch_size=hf_vision.get('patch_size', 14),
-      width=hf_vision['hidden_size'], depth=len(layers),
-      num_heads=hf_vision['num_attention_heads'], mlp_dim=hf_vision['intermediate_size'],
-      layer_norm_eps=hf_vision.get('layer_norm_eps', 1e-6))
+def qformer_from_lavis(shapes: Shapes, source: str, heads: int | None) -> QFormerConfig:
+  """The Q-Former of a ``blip2_pretrained_flant5xxl.pth``-style state dict."""
+  hidden = _need(shapes, 'query_tokens', source)[-1]
+  return _qformer(shapes, source, 'Qformer.bert.encoder.layer.', 'self',
+                  num_heads(hidden, BERT_HEADS, heads, source))
+
+
+def qformer_from_hf(shapes: Shapes, hf_qformer: dict, source: str) -> QFormerConfig:
+  """The Q-Former of a transformers BLIP-2 directory; heads and eps from config.json."""
+  return _qformer(shapes, source, 'qformer.encoder.layer.', 'attention',
+                  hf_qformer['num_attention_heads'],
+                  layer_norm_eps=hf_qformer.get('layer_norm_eps', 1e-12))
 
 
 def llama_from_dir(directory: pathlib.Path) -> LlamaConfig:
@@ -89,3 +153,20 @@ def llama_from_dir(directory: pathlib.Path) -> LlamaConfig:
   if not path.is_file():
     raise FileNotFoundError(f'{path}: missing (expected a transformers LLaMA directory)')
   return LlamaConfig.from_hf_config(json.loads(path.read_text()))
+
+
+def check_projector(shapes: Shapes, cfg: MiniGPT4Config, source: str) -> None:
+  """``llama_proj.weight`` [out, in] says which variant the projector was trained for:
+  in = the Q-Former width (Vicuna MiniGPT-4) or 4 x the ViT width (Llama-2, no Q-Former)."""
+  found = _need(shapes, 'llama_proj.weight', source)
+  expected = (cfg.llm.hidden, cfg.projector_in)
+  if found == expected:
+    return
+  no_qformer_in = cfg.vision.width * cfg.patch_group
+  if cfg.qformer is not None and found[1] == no_qformer_in:
+    hint = 'it is a no-Q-Former (Llama-2) projector: drop --qformer or pass --no-qformer'
+  elif cfg.qformer is None and found[1] != no_qformer_in:
+    hint = f'it takes {found[1]} features, not {no_qformer_in}: a Q-Former projector needs --qformer'
+  else:
+    hint = f'the LLM hidden size is {cfg.llm.hidden}'
+  raise ConversionError(f'{source}: llama_proj.weight has shape {found}, expected {expected}; {hint}')

@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,7 +92,7 @@ def converter_peak_rss(work: pathlib.Path) -> tuple[float, int]:
   start = time.perf_counter()
   process = subprocess.Popen([sys.executable, '-m', 'launch.convert', '--blip2',
                               str(work / 'blip2'), '--llm', str(work / 'llm'), '--out',
-                              str(work / 'ckpt'), '--qformer-heads', '1', '--overwrite'])
+                              str(work / 'ckpt'), '--overwrite'])
   _, status, usage = os.wait4(process.pid, 0)
   process.returncode = os.waitstatus_to_exitcode(status)
   if process.returncode:
@@ -105,15 +106,19 @@ def main() -> None:
   parser.add_argument('--dir', type=pathlib.Path, default=None, help='work dir (default: temp)')
   args = parser.parse_args()
   work = args.dir or pathlib.Path(tempfile.mkdtemp(prefix='memcheck-'))
-  # The inputs are made in another process: this one stays small, so the converter
-  # (started from it) inherits no large resident memory into its own peak.
-  context = multiprocessing.get_context('spawn')
-  result = context.Queue()
-  writer = context.Process(target=write_inputs, args=(work, args.gb, result))
-  writer.start()
-  layers, size = result.get()
-  writer.join()
-  seconds, peak = converter_peak_rss(work)
+  try:
+    # The inputs are made in another process: this one stays small, so the converter
+    # (started from it) inherits no large resident memory into its own peak.
+    context = multiprocessing.get_context('spawn')
+    result = context.Queue()
+    writer = context.Process(target=write_inputs, args=(work, args.gb, result))
+    writer.start()
+    layers, size = result.get()
+    writer.join()
+    seconds, peak = converter_peak_rss(work)
+  finally:
+    if args.dir is None:  # several GB of random weights: never leave them in /tmp
+      shutil.rmtree(work, ignore_errors=True)
   print(f'synthetic LLaMA: {layers} layers x {HIDDEN}, {size / 2**30:.2f} GiB bf16 safetensors')
   print(f'converted in {seconds:.0f} s; peak RSS of the converter {peak / 2**30:.2f} GiB '
         f'({100 * peak / size:.0f}% of the checkpoint)')

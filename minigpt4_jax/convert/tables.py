@@ -79,13 +79,30 @@ class Layout:
     Unused patterns win over rules: a converter may declare otherwise-mappable keys
     unused (EVA-CLIP's last block, which MiniGPT-4 does not build).
     """
-    if any(re.fullmatch(p, key) for p in self.unused):
+    if self.is_unused(key):
       return {}
     for r in self.rules:
       out = r.apply(key, value)
       if out is not None:
         return out
     return None
+
+  def is_unused(self, key: str) -> bool:
+    """Known and deliberately dropped: a reader may skip the tensor's data."""
+    return any(re.fullmatch(p, key) for p in self.unused)
+
+  def also_unused(self, *patterns: str) -> 'Layout':
+    """The same layout with more keys declared unused (each caller says why)."""
+    return dataclasses.replace(self, unused=self.unused + patterns)
+
+  def prefixed(self, prefix: str) -> 'Layout':
+    """The same layout for keys nested under ``prefix`` (``visual_encoder.`` in a
+    LAVIS/MiniGPT-4 model state dict), so errors quote the keys as stored."""
+    if not prefix:
+      return self
+    p = re.escape(prefix)
+    return Layout(self.name, tuple(Rule(p + r.pattern, r.targets, r.transform) for r in self.rules),
+                  tuple(p + u for u in self.unused))
 
 
 # --- EVA ViT, LAVIS layout (eva_vit_g.pth, unprefixed) -----------------------------------

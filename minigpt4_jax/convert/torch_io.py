@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import pathlib
 import pickle
-from typing import Iterator
+from typing import Callable, Iterator
 
 import ml_dtypes
 import numpy as np
@@ -31,9 +31,14 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
   return tensor.numpy()
 
 
-def _torch_state_dict(path: pathlib.Path) -> dict[str, torch.Tensor]:
+def _require_file(path: pathlib.Path) -> None:
   if not path.is_file():
     raise FileNotFoundError(f'{path}: no such checkpoint file')
+
+
+def _torch_state_dict(path: pathlib.Path) -> dict[str, torch.Tensor]:
+  """The state dict of a .pth/.bin, memory-mapped: tensor data stays on disk until read."""
+  _require_file(path)
   try:
     try:
       obj = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
@@ -59,20 +64,25 @@ def tensor_shapes(path: str | pathlib.Path) -> dict[str, tuple[int, ...]]:
   """Key -> shape, without reading tensor data."""
   path = pathlib.Path(path)
   if path.suffix == '.safetensors':
+    _require_file(path)
     with safe_open(str(path), framework='pt') as f:
       return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
   return {k: tuple(v.shape) for k, v in _torch_state_dict(path).items()
           if isinstance(v, torch.Tensor)}
 
 
-def iter_tensors(path: str | pathlib.Path) -> Iterator[tuple[str, np.ndarray]]:
-  """(key, array) for every tensor of one file, one at a time."""
+def iter_tensors(path: str | pathlib.Path, skip: Callable[[str], bool] = lambda key: False
+                 ) -> Iterator[tuple[str, np.ndarray]]:
+  """(key, array) for every tensor of one file, one at a time.
+
+  Keys for which ``skip`` holds are never read: a transformers BLIP-2 directory holds
+  a whole OPT/T5 language model that MiniGPT-4 does not use.
+  """
   path = pathlib.Path(path)
   if path.suffix == '.safetensors':
-    if not path.is_file():
-      raise FileNotFoundError(f'{path}: no such checkpoint file')
+    _require_file(path)
     with safe_open(str(path), framework='pt') as f:
-      keys = list(f.keys())
+      keys = [k for k in f.keys() if not skip(k)]
     for key in keys:
       # A fresh mapping per tensor: pages read for one tensor leave the process with
       # it, instead of a whole multi-GB shard staying resident until the file closes.
@@ -80,6 +90,8 @@ def iter_tensors(path: str | pathlib.Path) -> Iterator[tuple[str, np.ndarray]]:
         yield key, to_numpy(f.get_tensor(key))
     return
   for key, value in _torch_state_dict(path).items():
+    if skip(key):
+      continue
     if not isinstance(value, torch.Tensor):
       raise ConversionError(f'{path}: key {key!r} holds a {type(value).__name__}, not a tensor')
     yield key, to_numpy(value)

@@ -7,11 +7,16 @@ converted model can be compared against the transformers modules they came from.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import re
 
+import jax.numpy as jnp
 import numpy as np
 import torch
+from flax import nnx
+from safetensors.torch import save_file
+from transformers import Blip2Config
 
 from minigpt4_jax.models.configs import MiniGPT4Config
 from tests import reference
@@ -94,21 +99,57 @@ def blip2_lavis_state(vision, qformer, query_tokens) -> dict[str, torch.Tensor]:
   return out
 
 
+def write_blip2_dir(directory: pathlib.Path, vision, qformer, query_tokens) -> pathlib.Path:
+  """A transformers Blip2Model directory (safetensors + config.json) holding these
+  towers, plus a language-model tensor the converter must skip."""
+  directory.mkdir(parents=True)
+  state = {**{f'vision_model.{k}': v for k, v in vision.state_dict().items()},
+           **{f'qformer.{k}': v for k, v in qformer.state_dict().items()},
+           'query_tokens': query_tokens,
+           'language_model.lm_head.weight': torch.randn(10, 4)}
+  save_file({k: v.contiguous() for k, v in state.items()}, directory / 'model.safetensors')
+  Blip2Config(vision_config=vision.config.to_dict(),
+              qformer_config=qformer.config.to_dict()).save_pretrained(directory)
+  return directory
+
+
+def save_bin_shards(state: dict[str, torch.Tensor], directory: pathlib.Path,
+                    num_shards: int) -> None:
+  """``pytorch_model-*.bin`` shards and their index, as older transformers wrote them
+  (transformers 5 saves only safetensors)."""
+  keys = list(state)
+  weight_map = {}
+  for n, part in enumerate(np.array_split(np.arange(len(keys)), num_shards)):
+    name = f'pytorch_model-{n + 1:05d}-of-{num_shards:05d}.bin'
+    torch.save({keys[i]: state[keys[i]].clone() for i in part}, directory / name)
+    weight_map.update({keys[i]: name for i in part})
+  (directory / 'pytorch_model.bin.index.json').write_text(json.dumps({'weight_map': weight_map}))
+
+
 def write_release(root: pathlib.Path, cfg: MiniGPT4Config, tokenizer_dir: pathlib.Path,
-                  *, safetensors: bool = True) -> TinyRelease:
+                  *, safetensors: bool = True, vision_prefix: str = '') -> TinyRelease:
+  """Tiny random towers written as the released files: LAVIS ``.pth`` files (the EVA
+  one with its keys under ``vision_prefix`` in a ``{'model': ...}`` dict if given),
+  a sharded LLaMA directory (safetensors or .bin, with an index), a projector."""
   vision = reference.blip2_vision(cfg.vision)
   qformer, query_tokens = (reference.blip2_qformer(cfg.qformer) if cfg.qformer else (None, None))
   llama = reference.llama(cfg.llm)
   proj = reference.perturb_(torch.nn.Linear(cfg.projector_in, cfg.llm.hidden), seed=9)
   root.mkdir(parents=True, exist_ok=True)
   eva_file = root / 'eva_vit_g.pth'
-  torch.save(eva_lavis_state(vision), eva_file)
+  eva = eva_lavis_state(vision)
+  torch.save({'model': {vision_prefix + k: v for k, v in eva.items()}} if vision_prefix else eva,
+             eva_file)
   blip2_file = None
   if qformer is not None:
     blip2_file = root / 'blip2_pretrained_flant5xxl.pth'
     torch.save({'model': blip2_lavis_state(vision, qformer, query_tokens)}, blip2_file)
   llm_dir = root / 'llm'
-  llama.save_pretrained(llm_dir, safe_serialization=safetensors, max_shard_size='100KB')
+  if safetensors:
+    llama.save_pretrained(llm_dir, max_shard_size='100KB')
+  else:
+    llama.config.save_pretrained(llm_dir)
+    save_bin_shards(llama.state_dict(), llm_dir, num_shards=3)
   for f in tokenizer_dir.iterdir():
     (llm_dir / f.name).write_bytes(f.read_bytes())
   projector_file = root / 'pretrained_minigpt4.pth'
@@ -122,3 +163,30 @@ def reference_logits(release: TinyRelease, pixels: np.ndarray, ids: np.ndarray) 
   return reference.torch_minigpt4_logits(release.cfg, release.vision, release.qformer,
                                          release.query_tokens, release.llama, release.proj,
                                          pixels, ids)
+
+
+def cli_args(release: TinyRelease, out: pathlib.Path) -> list[str]:
+  """``launch.convert`` arguments converting ``release``'s LAVIS files to ``out``."""
+  args = ['--vision', str(release.eva_file), '--llm', str(release.llm_dir),
+          '--projector', str(release.projector_file), '--out', str(out),
+          '--vision-heads', str(release.cfg.vision.num_heads)]  # tiny widths are not EVA-g's
+  if release.blip2_file is not None:
+    args += ['--qformer', str(release.blip2_file),
+             '--qformer-heads', str(release.cfg.qformer.num_heads)]
+  return args
+
+
+def write_edited_eva(release: TinyRelease, path: pathlib.Path, edit) -> pathlib.Path:
+  """A copy of the release's EVA file with ``edit(state_dict)`` applied."""
+  state = torch.load(release.eva_file, weights_only=True)
+  edit(state)
+  torch.save(state, path)
+  return path
+
+
+def logits_error(release: TinyRelease, model) -> float:
+  """max rel. error of ``model``'s logits against the PyTorch composition."""
+  pixels = reference.pixels(2, release.cfg.vision.image_size, seed=5)
+  ids = reference.prompt_ids(release.cfg, 2)
+  ours = nnx.jit(lambda m, i, p: m(i, p))(model, jnp.asarray(ids), jnp.asarray(pixels))
+  return reference.max_rel_err(ours, reference_logits(release, pixels, ids))
