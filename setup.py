@@ -33,6 +33,7 @@ setup(
         # PyTorch only reads/writes .pth files and serves as the test oracle. The CPU
         # wheel of 2.13.0 is pinned: an open range pulls a multi-GB CUDA build.
         'torch': ['torch==2.13.0'],
-        'test': ['pytest', 'torch==2.13.0'],
+        'demo': ['gradio==6.31.0'],  # launch.demo
+        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0'],
     },
 )

@@ -210,6 +210,8 @@ class Llama(nnx.Module):
       attention_mask: jax.Array,
       positions: jax.Array,
       cache: KVCache,
+      *,
+      last_only: bool = False,
   ) -> tuple[jax.Array, KVCache]:
     """Runs T new tokens against the cache (prefill: the prompt; decode: T = 1).
 
@@ -218,11 +220,13 @@ class Llama(nnx.Module):
       attention_mask: bool[B, T], False for padding among the new tokens.
       positions: int[B, T] rotary positions of the new tokens.
       cache: the cache so far; the new tokens go to slots [index, index + T).
+      last_only: project only the last position onto the vocabulary (prefill needs
+        just the next token's logits; XLA does not prune the other T - 1 rows).
 
     Returns:
-      (logits float[B, T, V], updated cache).
+      (logits float[B, T or 1, V], updated cache).
     """
-    b, t, _ = inputs_embeds.shape
+    t = inputs_embeds.shape[1]
     slots = cache.slot_valid.shape[1]
     slot_valid = jax.lax.dynamic_update_slice_in_dim(
         cache.slot_valid, attention_mask.astype(bool), cache.index, axis=1
@@ -238,6 +242,8 @@ class Llama(nnx.Module):
       x_btd, k, v = block.with_cache(x_btd, positions, cache.k[i], cache.v[i], mask_btl, cache.index)
       new_k.append(k)
       new_v.append(v)
+    if last_only:
+      x_btd = x_btd[:, -1:]
     logits = self.lm_head(self.norm(x_btd))
     return logits, KVCache(
         k=jnp.stack(new_k), v=jnp.stack(new_v), slot_valid=slot_valid, index=cache.index + t

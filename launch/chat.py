@@ -1,0 +1,73 @@
+"""Chat with MiniGPT-4 about one image in the terminal, streaming the answers.
+
+  python -m launch.chat --ckpt ckpt/minigpt4_13b --image photo.jpg
+  python -m launch.chat --ckpt ckpt/minigpt4_13b --image photo.jpg \\
+      --prompt "Describe this image in detail." --greedy
+
+Defaults are MiniGPT-4's Chat.answer (sampling, top-p 0.9, 300 new tokens); the
+template follows the checkpoint (vicuna_v0, or llama2 for the no-Q-Former model).
+An empty line or end of input ends the chat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from typing import TextIO
+
+from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
+from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.generate.conversation import TEMPLATES
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  defaults = GenerationConfig()
+  p = argparse.ArgumentParser(prog='python -m launch.chat', description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--ckpt', type=pathlib.Path, required=True, help='converted checkpoint directory')
+  p.add_argument('--image', type=pathlib.Path, required=True, help='the image to talk about')
+  p.add_argument('--prompt', help='answer this one question and exit')
+  p.add_argument('--template', choices=sorted(TEMPLATES),
+                 help='conversation template (default: the one matching the checkpoint)')
+  p.add_argument('--num-beams', type=int, default=defaults.num_beams)
+  p.add_argument('--temperature', type=float, default=defaults.temperature)
+  p.add_argument('--top-p', type=float, default=defaults.top_p)
+  p.add_argument('--max-new-tokens', type=int, default=defaults.max_new_tokens)
+  p.add_argument('--max-length', type=int, default=2000, help='context budget, prompt + answer')
+  p.add_argument('--greedy', action='store_true', help='no sampling (MiniGPT-4 samples)')
+  p.add_argument('--seed', type=int, default=0)
+  return p.parse_args(argv)
+
+
+def turn(chat: Chat, question: str, out: TextIO) -> None:
+  chat.ask(question)
+  for piece in chat.stream_answer():
+    out.write(piece)
+    out.flush()
+  out.write('\n')
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  config = GenerationConfig(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
+                            do_sample=not args.greedy, temperature=args.temperature,
+                            top_p=args.top_p)
+  chat = load_chat(args.ckpt, args.template, config=config, max_length=args.max_length,
+                   seed=args.seed)
+  chat.upload_image(args.image)
+  try:
+    if args.prompt is not None:
+      turn(chat, args.prompt, out)
+      return
+    while question := input('Human: ').strip():
+      out.write('Assistant: ')
+      turn(chat, question, out)
+  except EOFError:
+    pass
+  except ContextOverflowError as err:
+    sys.exit(f'\n{err}')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,106 @@
+"""MiniGPT-4's Gradio demo: upload an image, then chat about it.
+
+  python -m launch.demo --ckpt ckpt/minigpt4_13b [--host 127.0.0.1] [--port 7860] [--share]
+
+Like MiniGPT-4's demo.py: "Upload & Start Chat" locks the image and opens the text
+box, "Restart" clears both, sliders set the beam count (1-10) and the temperature
+(0.1-2.0); answers use 300 new tokens and a 2000-token context. Serves on localhost
+only unless --host says otherwise; a public share link only with --share. Gradio's
+analytics are off: the page never calls out to the internet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+# Before gradio (and huggingface_hub under it) is imported: no analytics, no telemetry.
+os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
+os.environ.setdefault('HF_HUB_DISABLE_TELEMETRY', '1')
+
+import gradio as gr  # noqa: E402
+
+from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat  # noqa: E402
+
+TITLE = '# MiniGPT-4 (JAX)\nUpload an image, press "Upload & Start Chat", then ask about it.'
+
+
+def start(base: Chat, image, history):
+  """Upload & Start Chat: a fresh session that holds the encoded image."""
+  if image is None:
+    return None, gr.update(), gr.update(), gr.update(), history
+  session = base.session()
+  session.upload_image(image)
+  return (session, gr.update(interactive=False),
+          gr.update(interactive=True, placeholder='Type and press Enter'),
+          gr.update(value='Start Chatting', interactive=False), history)
+
+
+def respond(session: Chat | None, message: str, history: list, num_beams: float,
+            temperature: float):
+  """Streams the answer into the chat box (a generator: Gradio shows each yield)."""
+  if session is None or not message.strip():
+    yield session, '', history
+    return
+  history = history + [{'role': 'user', 'content': message},
+                       {'role': 'assistant', 'content': ''}]
+  session.ask(message)
+  try:
+    for piece in session.stream_answer(num_beams=int(num_beams), temperature=temperature):
+      history[-1]['content'] += piece
+      yield session, '', history
+  except ContextOverflowError as err:
+    history[-1]['content'] = f'[{err}]'
+  yield session, '', history
+
+
+def restart():
+  return (None, gr.update(value=None, interactive=True),
+          gr.update(value='', interactive=False, placeholder='Please upload your image first'),
+          gr.update(value='Upload & Start Chat', interactive=True), [])
+
+
+def build(base: Chat) -> gr.Blocks:
+  with gr.Blocks(title='MiniGPT-4', analytics_enabled=False) as demo:
+    gr.Markdown(TITLE)
+    session = gr.State(None)
+    with gr.Row():
+      with gr.Column(scale=1):
+        image = gr.Image(type='pil', label='Image')
+        upload = gr.Button('Upload & Start Chat', variant='primary')
+        clear = gr.Button('Restart')
+        num_beams = gr.Slider(1, 10, value=1, step=1, label='beam search numbers')
+        temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, label='Temperature')
+      with gr.Column(scale=2):
+        chatbot = gr.Chatbot(label='MiniGPT-4')
+        text = gr.Textbox(label='User', placeholder='Please upload your image first',
+                          interactive=False)
+    upload.click(lambda img, hist: start(base, img, hist), [image, chatbot],
+                 [session, image, text, upload, chatbot], api_name='upload')
+    text.submit(respond, [session, text, chatbot, num_beams, temperature],
+                [session, text, chatbot], api_name='ask')
+    clear.click(restart, None, [session, image, text, upload, chatbot], api_name='restart')
+  return demo
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  p = argparse.ArgumentParser(prog='python -m launch.demo', description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--ckpt', type=pathlib.Path, required=True, help='converted checkpoint directory')
+  p.add_argument('--template', help='conversation template (default: matches the checkpoint)')
+  p.add_argument('--host', default='127.0.0.1', help='interface to bind (0.0.0.0 = all)')
+  p.add_argument('--port', type=int, default=7860)
+  p.add_argument('--share', action='store_true', help='ask Gradio for a public share link')
+  return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  demo = build(load_chat(args.ckpt, args.template))
+  demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == '__main__':
+  main()

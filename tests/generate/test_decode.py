@@ -1,0 +1,129 @@
+"""Decoding against transformers: the cache, greedy, processors, beams, batching."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from minigpt4_jax.generate import decode
+from minigpt4_jax.generate.compile_log import compile_log
+from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.generate.generator import Generator
+from tests import reference
+from tests.generate.conftest import EOS_PRONE, MAX_NEW, hf_generate, spliced_prompts
+
+GREEDY = GenerationConfig(max_new_tokens=MAX_NEW, do_sample=False, min_new_tokens=0)
+
+
+def test_cached_decoding_matches_uncached_forward(model, hf_llm):
+  """Prefill of a left-padded batch + 6 cached steps = one full forward over prompt
+  + tokens (ours, and transformers' on the unpadded rows)."""
+  llm = model.llm
+  lengths = [20, 13]
+  embeds, mask = spliced_prompts(model, lengths)
+  steps = np.random.default_rng(1).integers(3, llm.cfg.vocab_size, size=(2, 6)).astype(np.int32)
+  t = embeds.shape[1]
+
+  logits, cache, positions = nnx.jit(decode.prefill, static_argnums=3)(
+      llm, jnp.asarray(embeds), jnp.asarray(mask), t + steps.shape[1])
+  cached = [logits]
+  feed = nnx.jit(decode.feed)
+  for i in range(steps.shape[1]):
+    logits, cache = feed(llm, jnp.asarray(steps[:, i]), positions + i, cache)
+    cached.append(logits)
+  cached_btv = np.stack(cached, axis=1)[:, :-1]  # logits predicting each fed position
+
+  full_embeds = np.concatenate([embeds, np.asarray(llm.embed(jnp.asarray(steps)))], axis=1)
+  full_mask = np.concatenate([mask, np.ones_like(steps, bool)], axis=1)
+  uncached = nnx.jit(lambda m, e, a: m(inputs_embeds=e, attention_mask=a))(
+      llm, jnp.asarray(full_embeds), jnp.asarray(full_mask))
+  uncached_btv = np.asarray(uncached)[:, t - 1:-1]
+  assert reference.max_rel_err(cached_btv, uncached_btv) < 1e-5
+
+  for b, n in enumerate(lengths):
+    with torch.no_grad():
+      hf = hf_llm(inputs_embeds=torch.from_numpy(full_embeds[b:b + 1, t - n:])).logits.numpy()
+    assert reference.max_rel_err(cached_btv[b], hf[0, n - 1:-1]) < 1e-5
+
+
+def test_greedy_matches_transformers(model, hf_llm):
+  embeds, mask = spliced_prompts(model, [20])
+  ours = Generator(model.llm).generate(embeds, mask, GREEDY)
+  theirs = hf_generate(hf_llm, embeds, mask, do_sample=False)
+  assert ours.sequences() == theirs
+  assert len(theirs[0]) == MAX_NEW and len(set(theirs[0])) > 10  # not a degenerate loop
+
+
+@pytest.mark.filterwarnings('ignore:Passing `repetition_penalty`')
+def test_repetition_penalty_and_min_new_tokens_match_transformers(pairs):
+  hf_llm_eos, model_eos = pairs(EOS_PRONE)
+  embeds, mask = spliced_prompts(model_eos, [20])
+  gen = Generator(model_eos.llm)
+  plain = gen.generate(embeds, mask, GREEDY).sequences()[0]
+  assert plain[-1] == 2 and len(plain) < 12, 'the EOS-prone model should end early'
+  for penalty, min_new in ((1.3, 0), (1.0, 14), (1.3, 14)):
+    config = GenerationConfig(max_new_tokens=MAX_NEW, do_sample=False,
+                              repetition_penalty=penalty, min_new_tokens=min_new)
+    ours = gen.generate(embeds, mask, config).sequences()
+    theirs = hf_generate(hf_llm_eos, embeds, mask, do_sample=False,
+                         repetition_penalty=penalty, min_new_tokens=min_new)
+    assert ours == theirs, (penalty, min_new)
+    assert len(ours[0]) > min_new
+
+
+@pytest.mark.parametrize('length_penalty', [1.0, 0.5, 2.0])
+def test_beam_search_matches_transformers(pairs, length_penalty):
+  hf_llm_eos, model_eos = pairs(EOS_PRONE)
+  embeds, mask = spliced_prompts(model_eos, [20])
+  config = GenerationConfig(max_new_tokens=MAX_NEW, num_beams=3, do_sample=False,
+                            min_new_tokens=0, length_penalty=length_penalty)
+  ours = Generator(model_eos.llm).generate(embeds, mask, config)
+  theirs = hf_generate(hf_llm_eos, embeds, mask, do_sample=False, num_beams=3,
+                       length_penalty=length_penalty)
+  assert ours.sequences() == theirs
+  assert ours.ended[0] == (theirs[0][-1] == 2)
+
+
+def test_beam_search_length_penalty_changes_the_answer(pairs):
+  """The case above is not trivial: a short EOS-ended hypothesis competes with longer ones."""
+  model_eos = pairs(EOS_PRONE)[1]
+  embeds, mask = spliced_prompts(model_eos, [20])
+  gen = Generator(model_eos.llm)
+  answers = {tuple(gen.generate(embeds, mask, GenerationConfig(
+      max_new_tokens=MAX_NEW, num_beams=3, do_sample=False, min_new_tokens=0,
+      length_penalty=lp)).sequences()[0]) for lp in (1.0, 0.5, 2.0)}
+  assert len(answers) >= 2 and (2,) in answers
+
+
+def test_mixed_length_batch_equals_each_prompt_alone(model):
+  lengths = [20, 13, 9]
+  embeds, mask = spliced_prompts(model, lengths)
+  gen = Generator(model.llm)
+  batch = gen.generate(embeds, mask, GREEDY).sequences()
+  alone = [gen.generate(embeds[b:b + 1, -n:], mask[b:b + 1, -n:], GREEDY).sequences()[0]
+           for b, n in enumerate(lengths)]
+  assert batch == alone
+
+
+def test_sampling_is_seeded_and_streaming_gives_the_same_tokens(model):
+  embeds, mask = spliced_prompts(model, [20])
+  gen = Generator(model.llm)
+  config = GenerationConfig(max_new_tokens=MAX_NEW, temperature=1.5, top_k=0)
+  once = gen.generate(embeds, mask, config, seed=7).sequences()[0]
+  streamed = sum((chunk[0] for chunk in gen.stream(embeds, mask, config, seed=7, chunk=5)), [])
+  assert streamed == once
+  assert gen.generate(embeds, mask, config, seed=8).sequences()[0] != once
+  greedy = gen.generate(embeds, mask, GREEDY).sequences()[0]
+  assert once != greedy
+
+
+def test_jitted_programs_are_reused_across_calls(model):
+  embeds, mask = spliced_prompts(model, [20])
+  gen = Generator(model.llm)
+  gen.generate(embeds, mask, GREEDY)
+  with compile_log() as compiled:
+    gen.generate(embeds, mask, GenerationConfig(max_new_tokens=MAX_NEW, temperature=0.7))
+    gen.generate(embeds[:, 3:], mask[:, 3:], GREEDY)  # shorter prompt, same bucket
+    list(gen.stream(embeds, mask, GREEDY, chunk=8))
+  assert not {'start_program', 'decode_program'} & set(compiled), compiled
