@@ -23,7 +23,6 @@ import numpy as np
 from flax import nnx
 from PIL import Image
 
-from minigpt4_jax import checkpoint
 from minigpt4_jax.data.transforms import decode_rgb, eval_image
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
@@ -33,6 +32,7 @@ from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
 from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4
 from minigpt4_jax.prompting import tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
+from minigpt4_jax.train.model_init import load_trained
 
 ImageLike = str | pathlib.Path | Image.Image | np.ndarray
 
@@ -203,9 +203,11 @@ def default_dtype() -> jnp.dtype:
 
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
               **kwargs) -> Chat:
-  """A ``Chat`` over a converted checkpoint. ``template`` defaults to the one MiniGPT-4
-  pairs with the architecture: llama2 without a Q-Former, vicuna_v0 with one."""
-  model = checkpoint.load(ckpt_dir, dtype=dtype or default_dtype())
+  """A ``Chat`` over a converted checkpoint or a training workdir. ``template``
+  defaults to the one MiniGPT-4 pairs with the architecture: llama2 without a
+  Q-Former, vicuna_v0 with one."""
+  loaded = load_trained(ckpt_dir, dtype or default_dtype())
+  model = loaded.model
   if template is None:
     template = 'llama2' if model.cfg.qformer is None else 'vicuna_v0'
-  return Chat(model, load_tokenizer(checkpoint.tokenizer_dir(ckpt_dir)), template, **kwargs)
+  return Chat(model, load_tokenizer(loaded.tokenizer_dir), template, **kwargs)

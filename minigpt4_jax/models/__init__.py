@@ -7,3 +7,6 @@ from minigpt4_jax.models.eva_vit import EvaViT
 from minigpt4_jax.models.llama import KVCache, Llama
 from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID, MiniGPT4
 from minigpt4_jax.models.qformer import QFormer
+
+__all__ = ['EvaVitConfig', 'LlamaConfig', 'MiniGPT4Config', 'QFormerConfig', 'preset', 'EvaViT',
+           'KVCache', 'Llama', 'IMAGE_TOKEN_ID', 'MiniGPT4', 'QFormer']

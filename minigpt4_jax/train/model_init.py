@@ -93,3 +93,15 @@ def initial_model(config: ml_collections.ConfigDict, mesh: Mesh) -> InitialModel
   if config.model.tokenizer:
     tokenizer_dir = pathlib.Path(config.model.tokenizer)
   return InitialModel(model, tokenizer_dir)
+
+
+def load_trained(path: str | pathlib.Path, dtype) -> InitialModel:
+  """A model to use (chat, evaluation): a converted checkpoint, or a training workdir
+  (its frozen towers plus the trained parameters of its latest checkpoint)."""
+  path = pathlib.Path(path)
+  if not is_workdir(path):
+    return InitialModel(converted.load(path, dtype=dtype), converted.tokenizer_dir(path))
+  config = ml_collections.ConfigDict(json.loads((path / RESOLVED_CONFIG).read_text()))
+  config.init_from = str(path)
+  config.model.dtype = jnp.dtype(dtype).name
+  return initial_model(config, sharding.make_mesh(devices=jax.devices()[:1]))

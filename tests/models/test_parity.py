@@ -10,7 +10,7 @@ from flax import nnx
 
 from minigpt4_jax.convert import tables
 from minigpt4_jax.convert.assign import load_state_dict
-from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4, preset
+from minigpt4_jax.models import MiniGPT4, preset
 from minigpt4_jax.models.configs import MiniGPT4Config
 from tests import reference
 

@@ -14,7 +14,6 @@ from minigpt4_jax import sharding
 from minigpt4_jax.convert import tables
 from minigpt4_jax.convert.assign import load_state_dict, path_str
 from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4, preset
-from minigpt4_jax.train.loss import batch_nll_sum
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
 from minigpt4_jax.train.trainable import split_trainable

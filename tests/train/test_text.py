@@ -1,6 +1,5 @@
 """MiniGPT-4's sequence layout and supervision mask, checked by hand on a tiny tokenizer."""
 
-import numpy as np
 import pytest
 
 from minigpt4_jax.models import IMAGE_TOKEN_ID
