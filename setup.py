@@ -34,6 +34,7 @@ setup(
         # wheel of 2.13.0 is pinned: an open range pulls a multi-GB CUDA build.
         'torch': ['torch==2.13.0'],
         'demo': ['gradio==6.31.0'],  # launch.demo
-        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0'],
+        'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
+        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib'],
     },
 )
