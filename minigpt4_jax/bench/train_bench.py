@@ -20,6 +20,7 @@ from flax import nnx
 
 from minigpt4_jax.bench import flops, peak, runtime as runtime_lib
 from minigpt4_jax.bench.batches import synthetic_batch
+from minigpt4_jax.bench.contention import OtherLoad
 from minigpt4_jax.bench.jax_step import JaxTrainStep, model_from_weights
 from minigpt4_jax.bench.memory import peak_rss_alone
 from minigpt4_jax.bench.runtime import Runtime
@@ -31,6 +32,7 @@ from minigpt4_jax.models.configs import MiniGPT4Config
 from minigpt4_jax.train.config import base_config
 
 JAX, PYTORCH, JAX_FEATURES = 'jax', 'pytorch', 'jax, cached features'
+GEMM = 'gemm '  # prefix of the peak-rate contenders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,8 @@ class ShapeResult:
   tokens: int                       # LLM sequence length
   first_loss: dict[str, float]      # each contender's first step, before any update
   timed: tuple[Timed, ...]
+  gemm_flops: dict[str, float]      # best GEMM rate per framework among these steps
+  other_cpu_load: float             # share of the CPUs other processes used meanwhile
 
   def by_framework(self, name: str) -> Timed:
     return next(t for t in self.timed if t.framework == name)
@@ -95,7 +99,10 @@ def _check_losses(first_loss: dict[str, float], runtime: Runtime) -> None:
 def bench_shape(jax_step: JaxTrainStep, torch_step: TorchTrainStep, cfg: MiniGPT4Config,
                 shape: StepShape, batch: int, reps: int, warmup: int,
                 rss: dict[str, tuple[int, int]]) -> ShapeResult:
-  """Times one shape; ``rss``: each framework's (after imports, peak) RSS, if measured."""
+  """Times one shape, with the GEMMs of ``peak.py`` interleaved among the steps.
+
+  ``rss``: each framework's (after imports, peak) RSS, if measured.
+  """
   data = synthetic_batch(cfg, shape, batch)
   jax_batches = {JAX: jax.device_put(data)}
   contenders = {JAX: functools.partial(jax_step, jax_batches[JAX]),
@@ -107,11 +114,16 @@ def bench_shape(jax_step: JaxTrainStep, torch_step: TorchTrainStep, cfg: MiniGPT
                 for name in contenders}
   xla_flops = {name: jax_step.xla_flops(b) for name, b in jax_batches.items()}
   first_loss = {name: call() for name, call in contenders.items()}
-  times = interleaved(contenders, reps, max(warmup - 1, 0))
+  gemm_flops, gemms = peak.gemm_calls(torch_step.model.runtime)
+  with OtherLoad() as load:
+    times = interleaved({**contenders, **{GEMM + k: call for k, call in gemms.items()}}, reps,
+                        max(warmup - 1, 0))
   timed = tuple(Timed(name, tuple(times[name]), step_flops[name], xla_flops.get(name),
                       rss.get(name))
                 for name in contenders)
-  return ShapeResult(shape, batch, shape.sequence_length(cfg.num_image_tokens), first_loss, timed)
+  gemm_rates = {k: gemm_flops / min(times[GEMM + k]) for k in gemms}
+  return ShapeResult(shape, batch, shape.sequence_length(cfg.num_image_tokens), first_loss, timed,
+                     gemm_rates, load.fraction)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,12 +131,16 @@ class TrainBench:
   size: str
   dtype: str                        # both frameworks' compute dtype
   machine: dict[str, str | int]
-  gemm_flops: dict[str, float]      # measured peak per framework, FLOP/s
   shapes: tuple[ShapeResult, ...]
 
   @property
+  def gemm_flops(self) -> dict[str, float]:
+    """Each framework's best GEMM rate in the run, FLOP/s."""
+    return {k: max(r.gemm_flops[k] for r in self.shapes) for k in self.shapes[0].gemm_flops}
+
+  @property
   def peak_flops(self) -> float:
-    """The MFU denominator: the better framework's measured GEMM rate."""
+    """The MFU denominator: the better framework's best GEMM rate."""
     return max(self.gemm_flops.values())
 
 
@@ -142,7 +158,6 @@ def run(size_name: str, size: BenchSize, shapes: tuple[StepShape, ...], reps: in
   torch_step = TorchTrainStep(torch_model, train_config())
   jax_step = JaxTrainStep(model_from_weights(cfg, runtime.jax_dtype, torch_model.weights_for_jax()),
                           train_config())
-  gemm = peak.gemm_rates(runtime)
   results = []
   for shape in shapes:
     result = bench_shape(jax_step, torch_step, cfg, shape, batches[shape.name], reps, warmup,
@@ -150,4 +165,4 @@ def run(size_name: str, size: BenchSize, shapes: tuple[StepShape, ...], reps: in
     if not results:  # only the first shape's first steps start from identical projectors
       _check_losses(result.first_loss, runtime)
     results.append(result)
-  return TrainBench(size_name, runtime.jax_dtype.name, runtime_lib.machine(), gemm, tuple(results))
+  return TrainBench(size_name, runtime.jax_dtype.name, runtime_lib.machine(), tuple(results))

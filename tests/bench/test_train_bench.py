@@ -27,6 +27,7 @@ def test_one_timed_step_per_framework_gives_finite_figures(tiny_summary):
   for key in ('jax_speedup_vs_pytorch', 'feature_cache_gain'):
     assert math.isfinite(shape[key]) and shape[key] > 0
   assert tiny_summary['peak_flops_per_s'] > 0
+  assert 0 <= shape['other_cpu_load'] <= 1
 
 
 def test_both_frameworks_start_from_the_same_loss(tiny_summary):
