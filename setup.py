@@ -35,6 +35,7 @@ setup(
         'torch': ['torch==2.13.0'],
         'demo': ['gradio==6.31.0'],  # launch.demo
         'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
-        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib'],
+        'eval': ['pycocoevalcap'],  # launch.evaluate captioning metrics (needs Java)
+        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
     },
 )

@@ -1,0 +1,82 @@
+"""Evaluate MiniGPT-4 on a benchmark: predictions, scores, a Markdown row.
+
+  python -m launch.evaluate --ckpt ckpt/minigpt4_13b --task aokvqa --data data/aokvqa
+  python -m launch.evaluate --ckpt ckpt/minigpt4_13b --task chair --data data/coco \\
+      --prompt describe_long --limit 500
+  python -m launch.evaluate --ckpt runs/stage2 --task vqav2 --data data/vqav2 \\
+      --prompt blip2 --num-beams 5 --max-new-tokens 10
+
+Writes OUT/predictions.jsonl (a rerun resumes it), OUT/results.json and
+OUT/results.md; OUT defaults to runs/eval/CKPT_NAME/TASK-SPLIT-PROMPT. Decoding is
+greedy (beam search with --num-beams). Tasks, their file layout under --data and
+their defaults are listed in minigpt4_jax/evaluate/tasks.py; prompt presets in
+minigpt4_jax/evaluate/prompts.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pathlib
+import sys
+from typing import TextIO
+
+from minigpt4_jax.evaluate import runner
+from minigpt4_jax.evaluate.answerer import Answerer
+from minigpt4_jax.evaluate.prompts import PRESETS
+from minigpt4_jax.evaluate.tasks import TASKS
+from minigpt4_jax.generate.chat import default_dtype
+from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.generate.conversation import TEMPLATES, get_template
+from minigpt4_jax.tokenizer import load_tokenizer
+from minigpt4_jax.train.model_init import load_trained
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+  p = argparse.ArgumentParser(prog='python -m launch.evaluate', description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--ckpt', type=pathlib.Path, required=True,
+                 help='converted checkpoint or training workdir')
+  p.add_argument('--task', choices=sorted(TASKS), required=True)
+  p.add_argument('--data', type=pathlib.Path, required=True,
+                 help="folder with the task's annotation files under their official names")
+  p.add_argument('--images', type=pathlib.Path, help="image folder (default: the task's, in --data)")
+  p.add_argument('--split', help="the task's default split if not given")
+  p.add_argument('--limit', type=int, help='only the first N samples')
+  p.add_argument('--out', type=pathlib.Path, help='output folder')
+  p.add_argument('--prompt', choices=sorted(PRESETS), help="prompt preset (default: the task's)")
+  p.add_argument('--template', choices=sorted(TEMPLATES),
+                 help='conversation template (default: the one matching the checkpoint)')
+  p.add_argument('--num-beams', type=int, default=1)
+  p.add_argument('--max-new-tokens', type=int, help="answer budget (default: the task's)")
+  p.add_argument('--batch-size', type=int, default=8)
+  return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> dict:
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  task = TASKS[args.task]
+  split = args.split or task.split
+  preset = args.prompt or task.prompt
+  records = task.read(args.data, args.images, split)[:args.limit]
+  loaded = load_trained(args.ckpt, default_dtype())
+  model = loaded.model
+  template = get_template(args.template or ('llama2' if model.cfg.qformer is None else 'vicuna_v0'))
+  generation = GenerationConfig(max_new_tokens=args.max_new_tokens or task.max_new_tokens,
+                                num_beams=args.num_beams, do_sample=False)
+  config = runner.RunConfig(
+      checkpoint=str(args.ckpt.resolve()), task=task.name, split=split,
+      data=str(args.data.resolve()), images=str(args.images.resolve()) if args.images else '',
+      prompt=preset, template=template.name, generation=dataclasses.asdict(generation))
+  answer = Answerer(model, load_tokenizer(loaded.tokenizer_dir), template, generation,
+                    args.batch_size)
+  out_dir = args.out or pathlib.Path('runs/eval') / args.ckpt.resolve().name / (
+      f'{task.name}-{split}-{preset}')
+  results = runner.run(task, records, answer, config, batch_size=args.batch_size,
+                       out_dir=out_dir)
+  out.write((out_dir / 'results.md').read_text(encoding='utf-8'))
+  return results
+
+
+if __name__ == '__main__':
+  main()

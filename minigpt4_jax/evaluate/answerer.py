@@ -1,0 +1,72 @@
+"""``Answerer``: one question about each of a batch of images, answered in one
+generation call, with MiniGPT-4's template and answer cleanup.
+
+Each sample is a fresh one-turn conversation, rendered exactly as ``Chat`` renders
+its first turn (system text, ``<Img><ImageHere></Img> question``, open answer). The
+batch is always ``batch_size`` rows (a short last batch repeats its last sample) and
+prompts are left-padded to a length bucket, so a run compiles a handful of programs.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
+from minigpt4_jax.generate.chat import encode_program, preprocess, splice_program
+from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.generate.conversation import Conversation, Template, postprocess
+from minigpt4_jax.generate.generator import Generator
+from minigpt4_jax.generate.stop_strings import StopTables
+from minigpt4_jax.models import MiniGPT4
+from minigpt4_jax.prompting import tokenize_with_image
+
+
+def conversation_prompt(template: Template, message: str) -> str:
+  """The prompt text of a one-question conversation about one image."""
+  conversation = Conversation(template)
+  conversation.add_image()
+  conversation.ask(message)
+  conversation.open_answer()
+  return conversation.prompt()
+
+
+class Answerer:
+  """Answers ``(image path, human message)`` pairs, ``batch_size`` at a time.
+
+  Args:
+    model: MiniGPT-4; tokenizer: its LLM tokenizer; template: the conversation format.
+    config: generation settings (evaluation uses greedy or beam search).
+  """
+
+  def __init__(self, model: MiniGPT4, tokenizer, template: Template, config: GenerationConfig,
+               batch_size: int, buckets: Sequence[int] = DEFAULT_BUCKETS):
+    self.tokenizer, self.template, self.config = tokenizer, template, config
+    self.batch_size, self.buckets = batch_size, tuple(buckets)
+    self.num_image_tokens = model.cfg.num_image_tokens
+    self.image_size = model.cfg.vision.image_size
+    self.graphdef, self.params = nnx.split(model)
+    stops = StopTables.build(tokenizer, template.stop_strings, model.cfg.llm.vocab_size)
+    self.generator = Generator(model.llm, stops=stops, buckets=self.buckets)
+
+  def __call__(self, images: Sequence[pathlib.Path], messages: Sequence[str]) -> list[str]:
+    n = len(images)
+    if not 0 < n <= self.batch_size or len(messages) != n:
+      raise ValueError(f'need 1..{self.batch_size} images and as many messages, got '
+                       f'{n} and {len(messages)}')
+    fill = self.batch_size - n
+    images, messages = [*images] + [images[-1]] * fill, [*messages] + [messages[-1]] * fill
+    pixels = jnp.asarray(np.stack([preprocess(p, self.image_size) for p in images]))
+    image_embeds = encode_program(self.graphdef, self.params, pixels)
+    ids = [tokenize_with_image(self.tokenizer, conversation_prompt(self.template, m),
+                               self.num_image_tokens) for m in messages]
+    # Padding ids are masked out; 0 only has to be a valid embedding row.
+    ids_bt, mask_bt = left_pad(ids, bucket_length(max(map(len, ids)), self.buckets), pad_id=0)
+    embeds = splice_program(self.graphdef, self.params, jnp.asarray(ids_bt), image_embeds)
+    out = self.generator.generate(embeds, jnp.asarray(mask_bt), self.config)
+    return [postprocess(self.tokenizer.decode(tokens, skip_special_tokens=True),
+                        self.template.stop_strings) for tokens in out.sequences()[:n]]
