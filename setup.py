@@ -8,7 +8,7 @@ setup(
     description='MiniGPT-4 (EVA-ViT-g + Q-Former + LLaMA) in JAX/Flax NNX: convert, train, chat.',
     python_requires='>=3.10',
     packages=find_packages(include=['minigpt4_jax*', 'launch*', 'configs*']),
-    package_data={'minigpt4_jax': ['assets/**/*', 'data/demo/**/*']},
+    package_data={'minigpt4_jax': ['assets/**/*', 'data/demo/**/*', 'evaluate/metrics/*.txt']},
     include_package_data=True,
     install_requires=[
         'jax>=0.10.2,<0.11',
@@ -38,4 +38,7 @@ setup(
         'eval': ['pycocoevalcap'],  # launch.evaluate captioning metrics (needs Java)
         'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
     },
+    # lmms-eval finds its models through this group (``--model minigpt4_jax``).
+    entry_points={'lmms_eval.models': [
+        'minigpt4_jax = minigpt4_jax.evaluate.lmms_eval_model:manifest']},
 )

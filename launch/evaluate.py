@@ -1,6 +1,6 @@
 """Evaluate MiniGPT-4 on a benchmark: predictions, scores, a Markdown row.
 
-  python -m launch.evaluate --ckpt ckpt/minigpt4_13b --task aokvqa --data data/aokvqa
+  python -m launch.evaluate --ckpt ckpt/minigpt4_13b --task aokvqa_mc --data data/aokvqa
   python -m launch.evaluate --ckpt ckpt/minigpt4_13b --task chair --data data/coco \\
       --prompt describe_long --limit 500
   python -m launch.evaluate --ckpt runs/stage2 --task vqav2 --data data/vqav2 \\
@@ -19,13 +19,12 @@ import argparse
 import dataclasses
 import pathlib
 import sys
-from typing import TextIO
 
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
 from minigpt4_jax.evaluate.prompts import PRESETS
 from minigpt4_jax.evaluate.tasks import TASKS
-from minigpt4_jax.generate.chat import default_dtype
+from minigpt4_jax.generate.chat import default_dtype, default_template
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import TEMPLATES, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -53,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> dict:
+def main(argv: list[str] | None = None) -> dict:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   task = TASKS[args.task]
   split = args.split or task.split
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> dict:
   records = task.read(args.data, args.images, split)[:args.limit]
   loaded = load_trained(args.ckpt, default_dtype())
   model = loaded.model
-  template = get_template(args.template or ('llama2' if model.cfg.qformer is None else 'vicuna_v0'))
+  template = get_template(args.template or default_template(model))
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens or task.max_new_tokens,
                                 num_beams=args.num_beams, do_sample=False)
   config = runner.RunConfig(
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> dict:
       f'{task.name}-{split}-{preset}')
   results = runner.run(task, records, answer, config, batch_size=args.batch_size,
                        out_dir=out_dir)
-  out.write((out_dir / 'results.md').read_text(encoding='utf-8'))
+  print((out_dir / 'results.md').read_text(encoding='utf-8'), end='')
   return results
 
 

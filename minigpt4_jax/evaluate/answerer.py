@@ -9,7 +9,6 @@ prompts are left-padded to a length bucket, so a run compiles a handful of progr
 
 from __future__ import annotations
 
-import pathlib
 from typing import Sequence
 
 import jax.numpy as jnp
@@ -17,7 +16,7 @@ import numpy as np
 from flax import nnx
 
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
-from minigpt4_jax.generate.chat import encode_program, preprocess, splice_program
+from minigpt4_jax.generate.chat import ImageLike, encode_program, preprocess, splice_program
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template, postprocess
 from minigpt4_jax.generate.generator import Generator
@@ -36,11 +35,12 @@ def conversation_prompt(template: Template, message: str) -> str:
 
 
 class Answerer:
-  """Answers ``(image path, human message)`` pairs, ``batch_size`` at a time.
+  """Answers ``(image, human message)`` pairs, ``batch_size`` at a time.
 
   Args:
     model: MiniGPT-4; tokenizer: its LLM tokenizer; template: the conversation format.
-    config: generation settings (evaluation uses greedy or beam search).
+    config: default generation settings (evaluation uses greedy or beam search); a
+      call may pass others (the harnesses ask per request).
   """
 
   def __init__(self, model: MiniGPT4, tokenizer, template: Template, config: GenerationConfig,
@@ -53,7 +53,8 @@ class Answerer:
     stops = StopTables.build(tokenizer, template.stop_strings, model.cfg.llm.vocab_size)
     self.generator = Generator(model.llm, stops=stops, buckets=self.buckets)
 
-  def __call__(self, images: Sequence[pathlib.Path], messages: Sequence[str]) -> list[str]:
+  def __call__(self, images: Sequence[ImageLike], messages: Sequence[str],
+               config: GenerationConfig | None = None) -> list[str]:
     n = len(images)
     if not 0 < n <= self.batch_size or len(messages) != n:
       raise ValueError(f'need 1..{self.batch_size} images and as many messages, got '
@@ -67,6 +68,6 @@ class Answerer:
     # Padding ids are masked out; 0 only has to be a valid embedding row.
     ids_bt, mask_bt = left_pad(ids, bucket_length(max(map(len, ids)), self.buckets), pad_id=0)
     embeds = splice_program(self.graphdef, self.params, jnp.asarray(ids_bt), image_embeds)
-    out = self.generator.generate(embeds, jnp.asarray(mask_bt), self.config)
+    out = self.generator.generate(embeds, jnp.asarray(mask_bt), config or self.config)
     return [postprocess(self.tokenizer.decode(tokens, skip_special_tokens=True),
                         self.template.stop_strings) for tokens in out.sequences()[:n]]

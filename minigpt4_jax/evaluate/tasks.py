@@ -8,7 +8,7 @@ in a folder beside them (``--images`` overrides it):
                 v2_mscoco_{split}_annotations.json (val2014)
   okvqa         OpenEnded_mscoco_{split}_questions.json,               DIR/{split}/
                 mscoco_{split}_annotations.json (val2014)
-  aokvqa        aokvqa_v1p0_{split}.json (val)                         DIR/{split}2017/
+  aokvqa_mc     aokvqa_v1p0_{split}.json (val)                         DIR/{split}2017/
   gqa           {split}_balanced_questions.json (testdev)              DIR/images/
   coco_caption  dataset_coco.json, Karpathy's, split {split} (test)    DIR/ (+ its filepath)
   nocaps        nocaps_{split}_4500_captions.json (val)                DIR/{split}/
@@ -100,7 +100,7 @@ def pope_records(data, images, split):
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task('vqav2', 'val2014', vqav2_records, vqa_scores, 'llava', 20),
     Task('okvqa', 'val2014', okvqa_records, vqa_scores, 'llava', 20),
-    Task('aokvqa', 'val', aokvqa_records, aokvqa_scores, 'llava_mc', 20),
+    Task('aokvqa_mc', 'val', aokvqa_records, aokvqa_scores, 'llava_mc', 20),
     Task('gqa', 'testdev', gqa_records, gqa_scores, 'llava', 20),
     Task('coco_caption', 'test', coco_caption_records, caption_scores, 'describe_short', 300),
     Task('nocaps', 'val', nocaps_records, caption_scores, 'describe_short', 300),

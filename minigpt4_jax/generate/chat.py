@@ -203,11 +203,15 @@ def default_dtype() -> jnp.dtype:
 
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
               **kwargs) -> Chat:
-  """A ``Chat`` over a converted checkpoint or a training workdir. ``template``
-  defaults to the one MiniGPT-4 pairs with the architecture: llama2 without a
-  Q-Former, vicuna_v0 with one."""
+  """A ``Chat`` over a converted checkpoint or a training workdir (``template``
+  defaults to ``default_template``)."""
   loaded = load_trained(ckpt_dir, dtype or default_dtype())
   model = loaded.model
-  if template is None:
-    template = 'llama2' if model.cfg.qformer is None else 'vicuna_v0'
-  return Chat(model, load_tokenizer(loaded.tokenizer_dir), template, **kwargs)
+  return Chat(model, load_tokenizer(loaded.tokenizer_dir), template or default_template(model),
+              **kwargs)
+
+
+def default_template(model: MiniGPT4) -> str:
+  """The template MiniGPT-4 pairs with the architecture: llama2 without a Q-Former,
+  vicuna_v0 with one."""
+  return 'llama2' if model.cfg.qformer is None else 'vicuna_v0'

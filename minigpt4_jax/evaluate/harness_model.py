@@ -1,0 +1,104 @@
+"""The model behind the evaluation harnesses (lmms-eval, VLMEvalKit): batched answers
+with per-request generation settings, and the log-likelihood of a continuation.
+
+Both harnesses hand over one image and a text per request; MiniGPT-4 sees one image
+per conversation, rendered by its template exactly as ``Chat``'s first turn.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from minigpt4_jax.evaluate.answerer import Answerer, conversation_prompt
+from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length
+from minigpt4_jax.generate.chat import ImageLike, default_dtype, default_template, preprocess
+from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.generate.conversation import get_template
+from minigpt4_jax.models import MiniGPT4
+from minigpt4_jax.prompting import tokenize_with_image
+from minigpt4_jax.tokenizer import load_tokenizer
+from minigpt4_jax.train.model_init import load_trained
+
+
+@functools.partial(jax.jit, static_argnames=('graphdef',))
+def next_token_logprobs(graphdef, params, ids_bt, pixels_bhwc, mask_bt):
+  """(log p(token t | tokens < t), whether token t was the argmax) for t = 1..T-1."""
+  logits = nnx.merge(graphdef, params)(ids_bt, pixels_bhwc, mask_bt)[:, :-1]
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  targets = jnp.maximum(ids_bt[:, 1:], 0)  # image placeholders are never scored
+  token_logp = jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  return token_logp, jnp.argmax(logits, axis=-1) == targets
+
+
+def cut_at_stops(text: str, stops: Sequence[str]) -> str:
+  """``text`` up to the first occurrence of any stop string (the harness's ``until``)."""
+  ends = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+  return text[:min(ends)] if ends else text
+
+
+class HarnessModel:
+  """Answers and scores (image, text) requests with one MiniGPT-4 checkpoint.
+
+  Args:
+    model, tokenizer: the checkpoint's model and LLM tokenizer.
+    template: conversation template name (``generate.conversation.TEMPLATES``).
+    batch_size: rows per generation call (the last call of a request list is padded).
+  """
+
+  def __init__(self, model: MiniGPT4, tokenizer, template: str, batch_size: int = 1,
+               buckets: Sequence[int] = DEFAULT_BUCKETS):
+    self.tokenizer, self.batch_size, self.buckets = tokenizer, batch_size, tuple(buckets)
+    self.template = get_template(template)
+    self.num_image_tokens = model.cfg.num_image_tokens
+    self.image_size = model.cfg.vision.image_size
+    self.graphdef, self.params = nnx.split(model)
+    greedy = GenerationConfig(do_sample=False)
+    self.answerer = Answerer(model, tokenizer, self.template, greedy, batch_size, self.buckets)
+
+  @classmethod
+  def load(cls, ckpt: str | pathlib.Path, template: str | None = None, batch_size: int = 1,
+           dtype=None) -> 'HarnessModel':
+    """From a converted checkpoint or a training workdir."""
+    loaded = load_trained(ckpt, dtype or default_dtype())
+    return cls(loaded.model, load_tokenizer(loaded.tokenizer_dir),
+               template or default_template(loaded.model), batch_size)
+
+  def generate(self, images: Sequence[ImageLike], messages: Sequence[str], *,
+               max_new_tokens: int = 128, num_beams: int = 1, temperature: float = 0.0,
+               top_p: float = 1.0, until: Sequence[str] = ()) -> list[str]:
+    """One answer per (image, message); temperature 0 means greedy, as in both harnesses."""
+    sample = temperature > 0
+    config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=num_beams,
+                              do_sample=sample, temperature=temperature if sample else 1.0,
+                              top_p=top_p)
+    answers = []
+    for start in range(0, len(images), self.batch_size):
+      answers += self.answerer(images[start:start + self.batch_size],
+                               messages[start:start + self.batch_size], config)
+    return [cut_at_stops(a, until) for a in answers]
+
+  def loglikelihood(self, image: ImageLike, message: str, continuation: str) -> tuple[float, bool]:
+    """(log p(continuation | image, message as the human turn), whether greedy decoding
+    would produce exactly the continuation's tokens)."""
+    prompt = tokenize_with_image(self.tokenizer, conversation_prompt(self.template, message),
+                                 self.num_image_tokens)
+    target = self.tokenizer(continuation, add_special_tokens=False)['input_ids']
+    if not target:
+      raise ValueError(f'continuation {continuation!r} has no tokens')
+    ids = prompt + target
+    length = bucket_length(len(ids), self.buckets)
+    ids_bt = np.zeros((1, length), np.int32)  # right padding: masked, never scored
+    ids_bt[0, :len(ids)] = ids
+    mask_bt = np.arange(length)[None] < len(ids)
+    pixels = preprocess(image, self.image_size)[None]
+    token_logp, greedy = next_token_logprobs(self.graphdef, self.params, jnp.asarray(ids_bt),
+                                             jnp.asarray(pixels), jnp.asarray(mask_bt))
+    scored = slice(len(prompt) - 1, len(ids) - 1)  # position t-1 predicts token t
+    return float(jnp.sum(token_logp[0, scored])), bool(jnp.all(greedy[0, scored]))
