@@ -71,13 +71,14 @@ def qformer_forward(cfg: QFormerConfig, image_tokens: int) -> MatmulFlops:
   return (self_attn + ffn) * cfg.num_layers + cross * len(cfg.cross_attention_layers)
 
 
-def llm_forward(cfg: LlamaConfig, tokens: int) -> MatmulFlops:
-  """One sequence of ``tokens`` through LLaMA, logits at every position (as HF does)."""
+def llm_forward(cfg: LlamaConfig, tokens: int, logits_from: int = 0) -> MatmulFlops:
+  """One sequence of ``tokens`` through LLaMA, logits at positions >= ``logits_from``
+  (0: every position, as HF computes them)."""
   t, d = tokens, cfg.hidden
   heads, kv = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
   layer = dense(t, d, heads) + dense(t, d, kv) * 2 + attention_core(t, t, heads) \
       + dense(t, heads, d) + dense(t, d, cfg.mlp_dim) * 3
-  return layer * cfg.num_layers + dense(t, d, cfg.vocab_size)
+  return layer * cfg.num_layers + dense(t - logits_from, d, cfg.vocab_size)
 
 
 def activation_backward(forward: MatmulFlops) -> int:
@@ -101,8 +102,9 @@ class StepFlops:
 
 
 def train_step(cfg: MiniGPT4Config, shape: StepShape, batch: int,
-               from_features: bool = False) -> StepFlops:
-  """FLOPs of one step; ``from_features``: frozen towers skipped (cached outputs)."""
+               from_features: bool = False, logits_from: int = 0) -> StepFlops:
+  """FLOPs of one step; ``from_features``: frozen towers skipped (cached outputs);
+  ``logits_from``: the first position projected onto the vocabulary."""
   if cfg.projector != 'linear':
     raise ValueError(f'FLOP count covers the linear projector only, not {cfg.projector!r}')
   q = cfg.num_image_tokens
@@ -111,7 +113,7 @@ def train_step(cfg: MiniGPT4Config, shape: StepShape, batch: int,
   qformer = 0
   if towers and cfg.qformer is not None:
     qformer = qformer_forward(cfg.qformer, cfg.vision.num_tokens).total
-  llm = llm_forward(cfg.llm, shape.sequence_length(q))
+  llm = llm_forward(cfg.llm, shape.sequence_length(q), logits_from)
   return StepFlops(
       vit=batch * vit,
       qformer=batch * qformer,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -49,26 +49,34 @@ class JaxTrainStep:
   grads of the projector only, trainable and optimizer state donated."""
 
   def __init__(self, model: MiniGPT4, train: ml_collections.ConfigDict):
-    graphdef, self.trainable, self.frozen = split_trainable(model)
-    tx, schedule = make_optimizer(train)
-    self.opt_state = tx.init(self.trainable)
+    self.graphdef, self.trainable, self.frozen = split_trainable(model)
+    self.tx, self.schedule = make_optimizer(train)
+    self.opt_state = self.tx.init(self.trainable)
     self.step = 0
-    self._train_step = jax.jit(make_train_step(graphdef, tx, schedule, grad_accum=1),
-                               donate_argnums=(0, 2))
-    self._image_features = jax.jit(
-        lambda trainable, frozen, image: nnx.merge(graphdef, trainable, frozen).image_features(image))
+    self._train_steps: dict[int, Callable] = {}
+    self._image_features = jax.jit(lambda trainable, frozen, image: nnx.merge(
+        self.graphdef, trainable, frozen).image_features(image))
 
-  def __call__(self, batch: Batch) -> float:
+  def _train_step(self, first_target: int) -> Callable:
+    """The jitted step with logits from ``first_target - 1`` on, as the trainer runs it
+    (``BatchEncoder.first_target``)."""
+    if first_target not in self._train_steps:
+      self._train_steps[first_target] = jax.jit(
+          make_train_step(self.graphdef, self.tx, self.schedule, 1, first_target),
+          donate_argnums=(0, 2))
+    return self._train_steps[first_target]
+
+  def __call__(self, batch: Batch, first_target: int = 1) -> float:
     """One step; returns the loss (reading it waits for the step to finish)."""
-    self.trainable, self.opt_state, metrics = self._train_step(
+    self.trainable, self.opt_state, metrics = self._train_step(first_target)(
         self.trainable, self.frozen, self.opt_state, batch, jnp.int32(self.step))
     self.step += 1
     return float(metrics['loss'])
 
-  def xla_flops(self, batch: Batch) -> float:
+  def xla_flops(self, batch: Batch, first_target: int = 1) -> float:
     """XLA's own FLOP count of the step on ``batch``: the cross-check of ``flops.py``."""
-    return compiled_flops(self._train_step.lower(self.trainable, self.frozen, self.opt_state,
-                                                 batch, jnp.int32(self.step)))
+    return compiled_flops(self._train_step(first_target).lower(
+        self.trainable, self.frozen, self.opt_state, batch, jnp.int32(self.step)))
 
   def features_batch(self, batch: Batch) -> Batch:
     """``batch`` with its image replaced by the frozen towers' outputs float[B, Q, C]:

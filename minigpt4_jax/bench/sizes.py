@@ -23,6 +23,10 @@ class StepShape:
   def sequence_length(self, num_image_tokens: int) -> int:
     return 1 + self.prompt_before + num_image_tokens + self.prompt_after + self.answer
 
+  def first_target(self, num_image_tokens: int) -> int:
+    """The first supervised position (the answer's first token)."""
+    return self.sequence_length(num_image_tokens) - self.answer
+
 
 # Stage 1 has no template: [BOS][32 image embeddings][caption + "\n"], max_txt_len 32.
 STAGE1 = StepShape('stage1', prompt_before=0, prompt_after=0, answer=32)

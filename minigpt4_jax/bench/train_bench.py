@@ -78,7 +78,8 @@ def step_alone(framework: str, cfg: MiniGPT4Config, shape: StepShape, batch: int
   if framework == JAX:
     model = MiniGPT4(cfg, dtype=runtime.jax_dtype, param_dtype=runtime.jax_dtype,
                      rngs=nnx.Rngs(0))
-    step, inputs = JaxTrainStep(model, train_config()), jax.device_put(data)
+    jax_step, inputs = JaxTrainStep(model, train_config()), jax.device_put(data)
+    step = functools.partial(jax_step, first_target=shape.first_target(cfg.num_image_tokens))
   else:
     step = TorchTrainStep(TorchMiniGPT4(cfg, runtime), train_config())
     inputs = to_torch(data, runtime)
@@ -104,15 +105,20 @@ def bench_shape(jax_step: JaxTrainStep, torch_step: TorchTrainStep, cfg: MiniGPT
   ``rss``: each framework's (after imports, peak) RSS, if measured.
   """
   data = synthetic_batch(cfg, shape, batch)
+  # Ours projects onto the vocabulary only where a target follows, as the trainer does;
+  # the reference, as MiniGPT-4 (HF's LlamaForCausalLM), at every position.
+  first_target = shape.first_target(cfg.num_image_tokens)
   jax_batches = {JAX: jax.device_put(data)}
-  contenders = {JAX: functools.partial(jax_step, jax_batches[JAX]),
+  contenders = {JAX: functools.partial(jax_step, jax_batches[JAX], first_target),
                 PYTORCH: functools.partial(torch_step, to_torch(data, torch_step.model.runtime))}
   if shape == STAGE1:  # stage 1 can train from cached features (no augmentation)
     jax_batches[JAX_FEATURES] = jax_step.features_batch(jax_batches[JAX])
-    contenders[JAX_FEATURES] = functools.partial(jax_step, jax_batches[JAX_FEATURES])
-  step_flops = {name: flops.train_step(cfg, shape, batch, from_features=name == JAX_FEATURES).total
+    contenders[JAX_FEATURES] = functools.partial(jax_step, jax_batches[JAX_FEATURES],
+                                                 first_target)
+  step_flops = {name: flops.train_step(cfg, shape, batch, from_features=name == JAX_FEATURES,
+                                       logits_from=0 if name == PYTORCH else first_target - 1).total
                 for name in contenders}
-  xla_flops = {name: jax_step.xla_flops(b) for name, b in jax_batches.items()}
+  xla_flops = {name: jax_step.xla_flops(b, first_target) for name, b in jax_batches.items()}
   first_loss = {name: call() for name, call in contenders.items()}
   gemm_flops, gemms = peak.gemm_calls(torch_step.model.runtime)
   with OtherLoad() as load:

@@ -7,13 +7,16 @@ import ml_collections
 
 def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.kind = 'webdataset'      # 'webdataset' | 'align' | 'tfds'
+  c.kind = 'webdataset'      # 'webdataset' | 'align' | 'tfds' | 'features'
   # One entry per source; each a brace pattern or whitespace-separated patterns.
   c.train_shards = ()
   c.weights = ()             # sampling ratio per source; () = equal
   c.align_dir = ''           # kind='align': a cc_sbu_align folder
   c.tfds_name = ''           # kind='tfds': a dataset written by minigpt4_jax.data.tfds_builder
   c.tfds_dir = ''
+  # kind='features': frozen-tower outputs cached by launch.cache_features, one per source
+  # (stage 1 without augmentation: the ViT and Q-Former then never run).
+  c.feature_dirs = ()
   c.augment = True           # RandomResizedCrop(224, 0.5-1.0) vs a plain resize
   c.clean_captions = True    # BLIP caption cleaning (stage 1) vs raw text (stage 2)
   c.max_words = 50

@@ -6,8 +6,9 @@ and counted into each batch's ``skipped``. With several sources each *batch* com
 from one source drawn with probability proportional to its weight, as MiniGPT-4's
 ``MultiIterLoader`` does (LAION 115 : CC/SBU 14 in stage 1).
 
-A batch: image float32[b, S, S, 3], text str[b], skipped int64 (bad samples
-dropped while assembling it), where b = global batch // process count.
+A batch: image float32[b, S, S, 3] (or, from a feature cache, features
+float32[b, Q, C]), text str[b], skipped int64 (bad samples dropped while assembling
+it), where b = global batch // process count.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import ml_collections
 import numpy as np
 from absl import flags
 
+from minigpt4_jax.data.feature_cache import FeatureCacheSource
 from minigpt4_jax.data.sources import AlignFolderSource, TarShardSource
 from minigpt4_jax.data.transforms import DecodeSample, normalize
 
@@ -50,7 +52,11 @@ def make_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
     # Imported here: tensorflow-datasets takes seconds to import and most runs never need it.
     from minigpt4_jax.data.tfds_builder import TfdsSource
     return [TfdsSource(cfg.tfds_name, cfg.tfds_dir)]
-  raise ValueError(f'data.kind={cfg.kind!r}; expected webdataset, align or tfds')
+  if cfg.kind == 'features':
+    if not cfg.feature_dirs:
+      raise ValueError('data.feature_dirs is empty (kind=features)')
+    return [FeatureCacheSource(d) for d in cfg.feature_dirs]
+  raise ValueError(f'data.kind={cfg.kind!r}; expected webdataset, align, tfds or features')
 
 
 def _weights(cfg: ml_collections.ConfigDict, num_sources: int) -> np.ndarray:
@@ -67,10 +73,12 @@ def _sample_iterator(source, cfg, *, seed: int, process_index: int, process_coun
     raise ValueError(f'{source!r}: no samples for host {process_index} of {process_count}')
   if cfg.shuffle:
     ds = ds.shuffle(seed=seed)
-  ds = ds.repeat(num_epochs).random_map(
-      DecodeSample(augment=cfg.augment, clean_captions=cfg.clean_captions,
-                   max_words=cfg.max_words, image_size=cfg.image_size),
-      seed=seed + 1)
+  ds = ds.repeat(num_epochs)
+  if cfg.kind != 'features':  # cached features were decoded when cached
+    ds = ds.random_map(
+        DecodeSample(augment=cfg.augment, clean_captions=cfg.clean_captions,
+                     max_words=cfg.max_words, image_size=cfg.image_size),
+        seed=seed + 1)
   it = ds.to_iter_dataset()
   if cfg.num_workers > 0:
     _mark_flags_parsed()
@@ -89,16 +97,19 @@ class _GoodBatches:
     self.size = size
 
   def next(self) -> Batch:
-    images, texts, skipped = [], [], 0
-    while len(images) < self.size:
+    good, skipped = [], 0
+    while len(good) < self.size:
       sample = next(self.samples)
       if sample['ok']:
-        images.append(sample['image'])
-        texts.append(sample['text'])
+        good.append(sample)
       else:
         skipped += 1
-    return {'image': normalize(np.stack(images)), 'text': np.array(texts),
-            'skipped': np.int64(skipped)}
+    batch = {'text': np.array([s['text'] for s in good]), 'skipped': np.int64(skipped)}
+    if 'features' in good[0]:
+      batch['features'] = np.stack([s['features'] for s in good])
+    else:
+      batch['image'] = normalize(np.stack([s['image'] for s in good]))
+    return batch
 
   # Only ever read between batches, so no partial batch needs saving.
   def get_state(self) -> Any:

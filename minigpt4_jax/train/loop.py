@@ -43,6 +43,9 @@ def _validate(config: ml_collections.ConfigDict, mesh) -> None:
   data_parallel = mesh.shape['data'] * mesh.shape['fsdp']
   if t.batch_size % t.grad_accum:
     raise ValueError(f'train.batch_size={t.batch_size} must divide by train.grad_accum={t.grad_accum}')
+  if config.data.kind == 'features' and config.model.train_qformer:
+    raise ValueError('data.kind=features stands in for the frozen towers, but '
+                     'model.train_qformer=True trains the Q-Former: train from images')
   if (t.batch_size // t.grad_accum) % data_parallel:
     raise ValueError(f'micro-batch {t.batch_size // t.grad_accum} must divide by the '
                      f'{data_parallel} data-parallel devices (mesh.data x mesh.fsdp)')
@@ -95,7 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     logging.info('resumed from %s at step %d', checkpoints.directory, step)
 
   train_step = jax.jit(
-      make_train_step(graphdef, tx, schedule, config.train.grad_accum),
+      make_train_step(graphdef, tx, schedule, config.train.grad_accum, encoder.first_target),
       in_shardings=(trainable_sh, frozen_sh, opt_sh, None, None),
       out_shardings=(trainable_sh, opt_sh, None),
       donate_argnums=(0, 2),  # trainable and optimizer state; never the frozen towers
@@ -111,7 +114,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       raw = next(data)
       skipped += int(np.sum(raw['skipped']))
       tokens = encoder.encode(list(raw['text']), prompt_index(config.seed, step, encoder.num_prompts))
-      batch = _device_batch(mesh, {'image': raw['image'], **tokens})
+      vision = {k: raw[k] for k in ('image', 'features') if k in raw}  # features: cached towers
+      batch = _device_batch(mesh, {**vision, **tokens})
       trainable, opt_state, metrics = train_step(trainable, frozen, opt_state, batch,
                                                  jnp.int32(step))
       if pending is not None:

@@ -23,14 +23,21 @@ def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
   return jnp.sum(nll * mask), jnp.sum(mask)
 
 
-def batch_nll_sum(model: MiniGPT4, batch: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+def batch_nll_sum(model: MiniGPT4, batch: dict[str, jax.Array],
+                  first_target: int = 1) -> tuple[jax.Array, jax.Array]:
   """Loss terms of a batch holding either ``image`` float[B, S, S, 3] or the frozen
   towers' precomputed outputs ``features`` float[B, Q, C] (stage 1 without
-  augmentation can cache them and skip the ViT and Q-Former)."""
+  augmentation can cache them and skip the ViT and Q-Former).
+
+  ``first_target`` (static): no token before this position is ever supervised (the
+  shortest prompt's length), so logits are computed from the position before it on.
+  """
   if 'features' in batch:
     image_embeds = model.project(batch['features'])
   else:
     image_embeds = model.encode_image(batch['image'])
   embeds = model.embed_multimodal(batch['input_ids'], image_embeds)
-  logits = model.llm(inputs_embeds=embeds, attention_mask=batch['attention_mask'])
-  return token_nll_sum(logits, batch['input_ids'], batch['target_mask'])
+  start = first_target - 1  # position start predicts token first_target
+  logits = model.llm(inputs_embeds=embeds, attention_mask=batch['attention_mask'],
+                     first_logit=start)
+  return token_nll_sum(logits, batch['input_ids'][:, start:], batch['target_mask'][:, start:])

@@ -21,27 +21,27 @@ def _micro_batches(batch: Batch, grad_accum: int) -> Batch:
   return jax.tree.map(split, batch)
 
 
-def make_loss_and_grad(graphdef: nnx.GraphDef) -> Callable:
+def make_loss_and_grad(graphdef: nnx.GraphDef, first_target: int = 1) -> Callable:
   """(trainable, frozen, batch) -> ((nll_sum, count), d nll_sum / d trainable)."""
 
   def nll_sum(trainable, frozen, batch):
     model = nnx.merge(graphdef, trainable, frozen)
-    total, count = batch_nll_sum(model, batch)
+    total, count = batch_nll_sum(model, batch, first_target)
     return total, count
 
   return jax.value_and_grad(nll_sum, argnums=0, has_aux=True)
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, grad_accum: int) -> Callable:
+                    schedule: optax.Schedule, grad_accum: int, first_target: int = 1) -> Callable:
   """train_step(trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics).
 
   ``batch``: input_ids, attention_mask, target_mask and either image or features
-  (see ``loss.batch_nll_sum``); nothing else.
+  (see ``loss.batch_nll_sum``, also for ``first_target``); nothing else.
 
   ``frozen`` is read-only: it is differentiated by nobody and never donated.
   """
-  loss_and_grad = make_loss_and_grad(graphdef)
+  loss_and_grad = make_loss_and_grad(graphdef, first_target)
 
   def train_step(trainable, frozen, opt_state, batch: Batch, step: jax.Array):
     def accumulate(carry, micro):

@@ -55,6 +55,11 @@ class BatchEncoder:
   def num_prompts(self) -> int:
     return len(self.prompts)
 
+  @property
+  def first_target(self) -> int:
+    """No position before this one is ever supervised: the shortest prompt's length."""
+    return min(len(p) for p in self.prompts)
+
   def encode(self, answers: Sequence[str], prompt_index: int = 0) -> dict[str, np.ndarray]:
     """One prompt (MiniGPT-4 draws one instruction per batch) for the whole batch.
 

@@ -42,6 +42,10 @@ def test_tiny_stage1_step_matches_a_hand_count():
   assert flops.train_step(preset('tiny'), STAGE1, batch=4).total == 4 * expected.total
   assert flops.train_step(preset('tiny'), STAGE1, 1, from_features=True).total == \
       expected.total - vit - qformer
+  # Logits from position 8 on (first target 9): the head skips 8 of 41 positions,
+  # forward and backward.
+  assert flops.train_step(preset('tiny'), STAGE1, 1, logits_from=8).total == \
+      expected.total - 2 * (2 * 8 * 64 * 1000)
 
 
 def _xla_flops(fn, *args) -> float:
@@ -61,7 +65,8 @@ def test_dense_and_attention_match_xla_cost_analysis():
 
 
 @pytest.mark.parametrize('from_features', [False, True])
-def test_whole_train_step_is_within_elementwise_work_of_xla_count(from_features):
+@pytest.mark.parametrize('logits_from', [0, 8])
+def test_whole_train_step_is_within_elementwise_work_of_xla_count(from_features, logits_from):
   """XLA counts the compiled step (backward included) plus elementwise work, which is
   a few percent at tiny; a wrong backward rule (e.g. LLM weight gradients) would be
   off by tens of percent."""
@@ -70,6 +75,7 @@ def test_whole_train_step_is_within_elementwise_work_of_xla_count(from_features)
   batch = jax.device_put(synthetic_batch(cfg, STAGE1, batch=2))
   if from_features:
     batch = step.features_batch(batch)
-  xla = step.xla_flops(batch)
-  ours = flops.train_step(cfg, STAGE1, 2, from_features=from_features).total
+  xla = step.xla_flops(batch, first_target=logits_from + 1)
+  ours = flops.train_step(cfg, STAGE1, 2, from_features=from_features,
+                          logits_from=logits_from).total
   assert ours <= xla <= 1.12 * ours

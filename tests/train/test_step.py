@@ -116,12 +116,15 @@ def test_gradient_accumulation_equals_full_batch():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
 
-def test_loss_and_projector_gradient_match_pytorch(tiny_with_reference_llm):
-  """Our masked-LM loss and projector gradient vs HF LlamaForCausalLM(labels=...)."""
+@pytest.mark.parametrize('logits_from', ['every position', 'the first target'])
+def test_loss_and_projector_gradient_match_pytorch(tiny_with_reference_llm, logits_from):
+  """Our masked-LM loss and projector gradient vs HF LlamaForCausalLM(labels=...), with
+  logits for every position and only from the first supervised one on (as trained)."""
   model, hf_llama = tiny_with_reference_llm
   batch = _batch(model.cfg, seed=3)
   graphdef, trainable, frozen = split_trainable(model)
-  (nll, count), grads = make_loss_and_grad(graphdef)(trainable, frozen, batch)
+  first_target = 1 if logits_from == 'every position' else 1 + model.cfg.num_image_tokens
+  (nll, count), grads = make_loss_and_grad(graphdef, first_target)(trainable, frozen, batch)
 
   features = torch.from_numpy(np.array(model.image_features(batch['image'])))
   proj = torch.nn.Linear(model.cfg.projector_in, model.cfg.llm.hidden)
