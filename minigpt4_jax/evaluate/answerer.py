@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -23,6 +24,11 @@ from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
 from minigpt4_jax.models import MiniGPT4
 from minigpt4_jax.prompting import tokenize_with_image
+
+
+def fill_batch(rows: list, size: int) -> list:
+  """``rows`` with the last repeated up to ``size``: every call has one batch shape."""
+  return [*rows] + [rows[-1]] * (size - len(rows))
 
 
 def conversation_prompt(template: Template, message: str) -> str:
@@ -59,15 +65,23 @@ class Answerer:
     if not 0 < n <= self.batch_size or len(messages) != n:
       raise ValueError(f'need 1..{self.batch_size} images and as many messages, got '
                        f'{n} and {len(messages)}')
-    fill = self.batch_size - n
-    images, messages = [*images] + [images[-1]] * fill, [*messages] + [messages[-1]] * fill
-    pixels = jnp.asarray(np.stack([preprocess(p, self.image_size) for p in images]))
-    image_embeds = encode_program(self.graphdef, self.params, pixels)
-    ids = [tokenize_with_image(self.tokenizer, conversation_prompt(self.template, m),
-                               self.num_image_tokens) for m in messages]
+    prompts = [conversation_prompt(self.template, m) for m in messages]
+    return self.answer_prompts(self.encode(images), fill_batch(prompts, self.batch_size),
+                               config)[:n]
+
+  def encode(self, images: Sequence[ImageLike]) -> jax.Array:
+    """Image embeddings float[batch_size, Q, D] (a short batch repeats its last image)."""
+    pixels = [preprocess(p, self.image_size) for p in fill_batch(list(images), self.batch_size)]
+    return encode_program(self.graphdef, self.params, jnp.asarray(np.stack(pixels)))
+
+  def answer_prompts(self, image_embeds_bqd: jax.Array, prompts: Sequence[str],
+                     config: GenerationConfig | None = None, seed: int = 0) -> list[str]:
+    """One generation call: row b answers the rendered conversation ``prompts[b]``
+    (with its image placeholder) about image b."""
+    ids = [tokenize_with_image(self.tokenizer, p, self.num_image_tokens) for p in prompts]
     # Padding ids are masked out; 0 only has to be a valid embedding row.
     ids_bt, mask_bt = left_pad(ids, bucket_length(max(map(len, ids)), self.buckets), pad_id=0)
-    embeds = splice_program(self.graphdef, self.params, jnp.asarray(ids_bt), image_embeds)
-    out = self.generator.generate(embeds, jnp.asarray(mask_bt), config or self.config)
+    embeds = splice_program(self.graphdef, self.params, jnp.asarray(ids_bt), image_embeds_bqd)
+    out = self.generator.generate(embeds, jnp.asarray(mask_bt), config or self.config, seed)
     return [postprocess(self.tokenizer.decode(tokens, skip_special_tokens=True),
-                        self.template.stop_strings) for tokens in out.sequences()[:n]]
+                        self.template.stop_strings) for tokens in out.sequences()]
