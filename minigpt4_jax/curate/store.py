@@ -12,10 +12,10 @@ Filtering is not stored: it is cheap and reruns with the current rules.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import pathlib
 from typing import Iterable
+
+from minigpt4_jax import resumable
 
 STAGES = ('described', 'fixed', 'fix_failed', 'unreadable')
 
@@ -50,43 +50,23 @@ class Store:
       self._load()
 
   def _load(self) -> None:
-    complete, newline, partial = self.path.read_bytes().rpartition(b'\n')
-    if partial:  # cut short by a kill: drop it so appends continue cleanly
-      with open(self.path, 'r+b') as f:
-        f.truncate(len(complete) + len(newline))
-    for n, line in enumerate(complete.split(b'\n') if newline else [], 1):
+    for n, row in enumerate(resumable.read_log(self.path, 'an item state'), 1):
       try:
-        state = ItemState(**json.loads(line))
-      except (json.JSONDecodeError, TypeError, ValueError) as err:
+        state = ItemState(**row)
+      except (TypeError, ValueError) as err:
         raise ValueError(f'{self.path}: line {n} is not an item state ({err}); not resuming '
                          'from a damaged file') from None
       self.items[state.id] = state
 
   def append(self, states: Iterable[ItemState]) -> None:
     states = list(states)
-    if not states:
-      return
-    self.path.parent.mkdir(parents=True, exist_ok=True)
-    with open(self.path, 'a', encoding='utf-8') as f:
-      f.write(''.join(json.dumps(dataclasses.asdict(s), ensure_ascii=False) + '\n'
-                      for s in states))
-      f.flush()
-      os.fsync(f.fileno())
+    resumable.append_log(self.path, (dataclasses.asdict(s) for s in states))
     self.items.update((s.id, s) for s in states)
 
 
 def check_settings(out_dir: pathlib.Path, settings: dict) -> None:
-  """Writes the describe settings of a new run; a resumed run must use the same, so the
-  descriptions of one folder all come from one model and one prompt. (The fixer may
-  change between runs: a dead endpoint can be swapped for another.)"""
-  path = pathlib.Path(out_dir) / 'settings.json'
-  if not path.exists():
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=2) + '\n', encoding='utf-8')
-    return
-  before = json.loads(path.read_text(encoding='utf-8'))
-  changed = {k: (before.get(k), settings.get(k)) for k in before.keys() | settings.keys()
-             if before.get(k) != settings.get(k)}
-  if changed:
-    raise ValueError(f'{out_dir} holds descriptions made differently ({changed}, as (then, '
-                     'now)); use another --out or the same settings')
+  """A resumed run must describe with the same settings, so the descriptions of one
+  folder all come from one model and one prompt. (The fixer may change between runs:
+  a dead endpoint can be swapped for another.)"""
+  resumable.require_same_settings(pathlib.Path(out_dir) / 'settings.json', settings,
+                                  'descriptions')

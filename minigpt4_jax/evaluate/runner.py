@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 import pathlib
 from typing import Any, Callable, Hashable, Sequence
 
 from tqdm import tqdm
 
+from minigpt4_jax import resumable
 from minigpt4_jax.evaluate.readers import Record
 from minigpt4_jax.evaluate.tasks import Scores, Task, human_message
 
@@ -45,38 +45,12 @@ class RunConfig:
 
 
 def read_predictions(path: pathlib.Path) -> dict[Hashable, str]:
-  """sample_id -> prediction. A last line without its newline was cut short by a kill:
-  it is removed from the file, so appending continues cleanly (that sample is redone)."""
-  if not path.exists():
-    return {}
-  complete, newline, partial = path.read_bytes().rpartition(b'\n')
-  if partial:
-    with open(path, 'r+b') as f:
-      f.truncate(len(complete) + len(newline))
-  done = {}
-  for n, line in enumerate(complete.split(b'\n') if newline else [], 1):
-    try:
-      row = json.loads(line)
-      done[row['sample_id']] = row['prediction']
-    except (json.JSONDecodeError, TypeError, KeyError):
-      raise ValueError(f'{path}: line {n} is not a prediction; not resuming from a damaged '
-                       'file') from None
-  return done
-
-
-def check_run_config(out_dir: pathlib.Path, config: RunConfig) -> None:
-  """Writes ``config`` for a new run; for a resumed one, it must be the same."""
-  path = out_dir / RUN_CONFIG
-  now = dataclasses.asdict(config)
-  if not path.exists():
-    path.write_text(json.dumps(now, indent=2) + '\n', encoding='utf-8')
-    return
-  before = json.loads(path.read_text(encoding='utf-8'))
-  changed = {k: (before.get(k), now.get(k)) for k in before.keys() | now.keys()
-             if before.get(k) != now.get(k)}
-  if changed:
-    raise ValueError(f'{out_dir} holds predictions made differently ({changed}, as '
-                     '(then, now)); use another --out or delete it')
+  """sample_id -> prediction of the samples a killed or finished run predicted."""
+  rows = resumable.read_log(path, 'a prediction')
+  for n, row in enumerate(rows, 1):
+    if not isinstance(row, dict) or not {'sample_id', 'prediction'} <= row.keys():
+      raise ValueError(f'{path}: line {n} is not a prediction; not resuming from a damaged file')
+  return {row['sample_id']: row['prediction'] for row in rows}
 
 
 def predict(records: Sequence[Record], answer: AnswerFn, preset: str, batch_size: int,
@@ -85,18 +59,14 @@ def predict(records: Sequence[Record], answer: AnswerFn, preset: str, batch_size
   path = out_dir / PREDICTIONS
   done = read_predictions(path)
   todo = [r for r in records if r.sample_id not in done]
-  with open(path, 'a', encoding='utf-8') as f, tqdm(total=len(records), unit='sample',
-                                                    initial=len(records) - len(todo)) as bar:
+  with tqdm(total=len(records), unit='sample', initial=len(records) - len(todo)) as bar:
     for start in range(0, len(todo), batch_size):
       batch = todo[start:start + batch_size]
       messages = [human_message(r, preset) for r in batch]
       answers = answer([r.image_path for r in batch], messages)
-      for record, message, prediction in zip(batch, messages, answers):
-        f.write(json.dumps({'sample_id': record.sample_id, 'prompt': message,
-                            'prediction': prediction}) + '\n')
-        done[record.sample_id] = prediction
-      f.flush()
-      os.fsync(f.fileno())
+      resumable.append_log(path, ({'sample_id': r.sample_id, 'prompt': m, 'prediction': a}
+                                  for r, m, a in zip(batch, messages, answers)))
+      done.update((r.sample_id, a) for r, a in zip(batch, answers))
       bar.update(len(batch))
   return done
 
@@ -115,7 +85,8 @@ def run(task: Task, records: Sequence[Record], answer: AnswerFn, config: RunConf
         batch_size: int, out_dir: pathlib.Path) -> dict[str, Any]:
   """Predicts (resuming), scores, writes results.json and results.md; returns the results."""
   out_dir.mkdir(parents=True, exist_ok=True)
-  check_run_config(out_dir, config)
+  resumable.require_same_settings(out_dir / RUN_CONFIG, dataclasses.asdict(config),
+                                  'predictions')
   predictions = predict(records, answer, config.prompt, batch_size, out_dir)
   metrics = task.score(records, predictions)
   results = {'task': task.name, 'split': config.split, 'num_samples': len(records),

@@ -50,7 +50,7 @@ def test_curate_then_train_stage2(tmp_path):
 
   # A rerun: nothing described or fixed again (the endpoint is gone).
   assert curate.main(argv + ['--fixer-url', 'http://127.0.0.1:9/v1']) == counts
-  with pytest.raises(ValueError, match='max_new_tokens.*use another --out'):
+  with pytest.raises(ValueError, match='max_new_tokens.*use another output folder'):
     curate.main([*argv, '--max-new-tokens', '9', '--fixer-url', 'http://127.0.0.1:9/v1'])
 
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=1',
