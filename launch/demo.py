@@ -1,4 +1,4 @@
-"""MiniGPT-4's Gradio demo: upload an image, then chat about it.
+"""The Gradio chat demo (MiniGPT-4 or LLaVA checkpoints): upload an image, then chat about it.
 
   python -m launch.demo --ckpt ckpt/minigpt4_13b [--host 127.0.0.1] [--port 7860] [--share]
 
@@ -24,7 +24,7 @@ import gradio as gr  # noqa: E402
 
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat  # noqa: E402
 
-TITLE = '# MiniGPT-4 (JAX)\nUpload an image, press "Upload & Start Chat", then ask about it.'
+HOWTO = 'Upload an image, press "Upload & Start Chat", then ask about it.'
 
 
 def start(base: Chat, image, history):
@@ -62,9 +62,15 @@ def restart():
           gr.update(value='Upload & Start Chat', interactive=True), [])
 
 
+def model_name(base: Chat) -> str:
+  """The family the checkpoint belongs to, for the page's title."""
+  return 'LLaVA' if base.image_aspect == 'pad' else 'MiniGPT-4'
+
+
 def build(base: Chat) -> gr.Blocks:
-  with gr.Blocks(title='MiniGPT-4', analytics_enabled=False) as demo:
-    gr.Markdown(TITLE)
+  name = model_name(base)
+  with gr.Blocks(title=name, analytics_enabled=False) as demo:
+    gr.Markdown(f'# {name} (JAX)\n{HOWTO}')
     session = gr.State(None)
     with gr.Row():
       with gr.Column(scale=1):
@@ -74,7 +80,7 @@ def build(base: Chat) -> gr.Blocks:
         num_beams = gr.Slider(1, 10, value=1, step=1, label='beam search numbers')
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, label='Temperature')
       with gr.Column(scale=2):
-        chatbot = gr.Chatbot(label='MiniGPT-4')
+        chatbot = gr.Chatbot(label=name)
         text = gr.Textbox(label='User', placeholder='Please upload your image first',
                           interactive=False)
     upload.click(lambda img, hist: start(base, img, hist), [image, chatbot],

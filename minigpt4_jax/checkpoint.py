@@ -34,6 +34,8 @@ from minigpt4_jax import sharding
 from minigpt4_jax.convert.assign import param_table, path_str
 from minigpt4_jax.models import MiniGPT4
 from minigpt4_jax.models.configs import MiniGPT4Config
+from minigpt4_jax.models.llava import build_model, config_from_json
+from minigpt4_jax.models.llava_config import LLaVAConfig
 from minigpt4_jax.tokenizer import TOKENIZER_FILES
 
 FORMAT = 'minigpt4_jax/1'
@@ -84,9 +86,9 @@ def _metadata(ckpt_dir: PathLike) -> dict:
   return meta
 
 
-def load_config(ckpt_dir: PathLike) -> MiniGPT4Config:
-  """The architecture of a converted checkpoint."""
-  return MiniGPT4Config.from_json(json.dumps(_metadata(ckpt_dir)['model']))
+def load_config(ckpt_dir: PathLike) -> MiniGPT4Config | LLaVAConfig:
+  """The architecture of a converted checkpoint (MiniGPT-4 or LLaVA)."""
+  return config_from_json(json.dumps(_metadata(ckpt_dir)['model']))
 
 
 def stored_dtype(ckpt_dir: PathLike) -> str:
@@ -139,7 +141,7 @@ class CheckpointWriter:
     self.checkpointer.wait_until_finished()
     self.groups.append(group)
 
-  def commit(self, cfg: MiniGPT4Config, dtype: str,
+  def commit(self, cfg: MiniGPT4Config | LLaVAConfig, dtype: str,
              tokenizer_files: Iterable[PathLike] = ()) -> None:
     """Adds the tokenizer and config.json, flushes everything, and renames into place."""
     (self.tmp_dir / TOKENIZER_DIR).mkdir()
@@ -222,7 +224,7 @@ def _tower_dtype(table: Mapping[str, nnx.Variable], dtype) -> str:
 
 def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None = None
          ) -> MiniGPT4:
-  """The MiniGPT-4 module of a converted checkpoint, restored straight into its shards.
+  """The MiniGPT-4 (or LLaVA) module of a converted checkpoint, restored straight into its shards.
 
   The model is built abstractly (``nnx.eval_shape``) and each group is restored by
   orbax directly into the parameters' shardings, so no unsharded copy is ever made.
@@ -240,7 +242,7 @@ def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None 
   cfg = load_config(ckpt_dir)
   if mesh is None:
     mesh = sharding.make_mesh(devices=jax.devices()[:1])
-  model = nnx.eval_shape(lambda: MiniGPT4(cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
+  model = nnx.eval_shape(lambda: build_model(cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
   sharding_of = param_shardings(model, mesh)
   table = param_table(model)
   for group, paths in grouped(table).items():

@@ -7,7 +7,7 @@ import ml_collections
 
 def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.kind = 'webdataset'      # 'webdataset' | 'align' | 'tfds' | 'features'
+  c.kind = 'webdataset'      # 'webdataset' | 'align' | 'tfds' | 'llava' | 'features'
   # One entry per source; each a brace pattern or whitespace-separated patterns.
   c.train_shards = ()
   c.weights = ()             # sampling ratio per source; () = equal
@@ -17,6 +17,9 @@ def default_config() -> ml_collections.ConfigDict:
   # kind='features': frozen-tower outputs cached by launch.cache_features, one per source
   # (stage 1 without augmentation: the ViT and Q-Former then never run).
   c.feature_dirs = ()
+  c.llava_json = ''          # kind='llava': LLaVA conversation JSON (data/llava.py)
+  c.llava_image_dir = ''     # kind='llava': the folder its "image" paths are under
+  c.image_aspect_ratio = 'pad'  # kind='llava': 'pad' (LLaVA-1.5 stage 2) | 'square' (stage 1)
   c.augment = True           # RandomResizedCrop(224, 0.5-1.0) vs a plain resize
   c.clean_captions = True    # BLIP caption cleaning (stage 1) vs raw text (stage 2)
   c.max_words = 50

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 from absl import flags
 
+from minigpt4_jax.data.llava import DecodeLLaVASample, LLaVAJsonSource
 from minigpt4_jax.data.feature_cache import FeatureCacheSource
 from minigpt4_jax.data.sources import AlignFolderSource, TarShardSource
 from minigpt4_jax.data.transforms import DecodeSample, normalize
@@ -52,11 +53,16 @@ def make_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
     # Imported here: tensorflow-datasets takes seconds to import and most runs never need it.
     from minigpt4_jax.data.tfds_builder import TfdsSource
     return [TfdsSource(cfg.tfds_name, cfg.tfds_dir)]
+  if cfg.kind == 'llava':
+    if not cfg.llava_json or not cfg.llava_image_dir:
+      raise ValueError('data.llava_json and data.llava_image_dir are required (kind=llava)')
+    return [LLaVAJsonSource(cfg.llava_json, cfg.llava_image_dir)]
   if cfg.kind == 'features':
     if not cfg.feature_dirs:
       raise ValueError('data.feature_dirs is empty (kind=features)')
     return [FeatureCacheSource(d) for d in cfg.feature_dirs]
-  raise ValueError(f'data.kind={cfg.kind!r}; expected webdataset, align, tfds or features')
+  raise ValueError(f'data.kind={cfg.kind!r}; expected webdataset, align, tfds, llava or '
+                   'features')
 
 
 def _weights(cfg: ml_collections.ConfigDict, num_sources: int) -> np.ndarray:
@@ -74,7 +80,9 @@ def _sample_iterator(source, cfg, *, seed: int, process_index: int, process_coun
   if cfg.shuffle:
     ds = ds.shuffle(seed=seed)
   ds = ds.repeat(num_epochs)
-  if cfg.kind != 'features':  # cached features were decoded when cached
+  if cfg.kind == 'llava':  # LLaVA pads to square and never augments
+    ds = ds.map(DecodeLLaVASample(cfg.image_size, cfg.image_aspect_ratio))
+  elif cfg.kind != 'features':  # cached features were decoded when cached
     ds = ds.random_map(
         DecodeSample(augment=cfg.augment, clean_captions=cfg.clean_captions,
                      max_words=cfg.max_words, image_size=cfg.image_size),

@@ -17,7 +17,8 @@ import numpy as np
 from flax import nnx
 
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
-from minigpt4_jax.generate.chat import ImageLike, encode_program, preprocess, splice_program
+from minigpt4_jax.generate.chat import (ImageLike, encode_program, image_aspect, preprocess,
+                                         splice_program)
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template, postprocess
 from minigpt4_jax.generate.generator import Generator
@@ -54,7 +55,7 @@ class Answerer:
     self.tokenizer, self.template, self.config = tokenizer, template, config
     self.batch_size, self.buckets = batch_size, tuple(buckets)
     self.num_image_tokens = model.cfg.num_image_tokens
-    self.image_size = model.cfg.vision.image_size
+    self.image_size, self.image_aspect = model.cfg.vision.image_size, image_aspect(model)
     self.graphdef, self.params = nnx.split(model)
     stops = StopTables.build(tokenizer, template.stop_strings, model.cfg.llm.vocab_size)
     self.generator = Generator(model.llm, stops=stops, buckets=self.buckets)
@@ -71,7 +72,8 @@ class Answerer:
 
   def encode(self, images: Sequence[ImageLike]) -> jax.Array:
     """Image embeddings float[batch_size, Q, D] (a short batch repeats its last image)."""
-    pixels = [preprocess(p, self.image_size) for p in fill_batch(list(images), self.batch_size)]
+    pixels = [preprocess(p, self.image_size, self.image_aspect)
+              for p in fill_batch(list(images), self.batch_size)]
     return encode_program(self.graphdef, self.params, jnp.asarray(np.stack(pixels)))
 
   def answer_prompts(self, image_embeds_bqd: jax.Array, prompts: Sequence[str],

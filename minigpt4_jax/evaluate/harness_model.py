@@ -57,7 +57,6 @@ class HarnessModel:
     self.tokenizer, self.batch_size, self.buckets = tokenizer, batch_size, tuple(buckets)
     self.template = get_template(template)
     self.num_image_tokens = model.cfg.num_image_tokens
-    self.image_size = model.cfg.vision.image_size
     self.graphdef, self.params = nnx.split(model)
     greedy = GenerationConfig(do_sample=False)
     self.answerer = Answerer(model, tokenizer, self.template, greedy, batch_size, self.buckets)
@@ -97,7 +96,7 @@ class HarnessModel:
     ids_bt = np.zeros((1, length), np.int32)  # right padding: masked, never scored
     ids_bt[0, :len(ids)] = ids
     mask_bt = np.arange(length)[None] < len(ids)
-    pixels = preprocess(image, self.image_size)[None]
+    pixels = preprocess(image, self.answerer.image_size, self.answerer.image_aspect)[None]
     token_logp, greedy = next_token_logprobs(self.graphdef, self.params, jnp.asarray(ids_bt),
                                              jnp.asarray(pixels), jnp.asarray(mask_bt))
     scored = slice(len(prompt) - 1, len(ids) - 1)  # position t-1 predicts token t

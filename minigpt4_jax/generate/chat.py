@@ -23,13 +23,15 @@ import numpy as np
 from flax import nnx
 from PIL import Image
 
-from minigpt4_jax.data.transforms import decode_rgb, eval_image
+from minigpt4_jax.data.llava import llava_image
+from minigpt4_jax.data.transforms import decode_rgb, eval_image, normalize
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template, get_template, postprocess
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
 from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4
+from minigpt4_jax.models.llava_config import LLaVAConfig
 from minigpt4_jax.prompting import tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.model_init import load_trained
@@ -51,13 +53,15 @@ def splice_program(graphdef, params, ids_bt, image_embeds_bqd):
   return nnx.merge(graphdef, params).embed_multimodal(ids_bt, image_embeds_bqd)
 
 
-def preprocess(image: ImageLike, size: int) -> np.ndarray:
-  """MiniGPT-4's eval transform (bicubic resize, /255, CLIP mean/std) -> float32[size, size, 3]."""
+def preprocess(image: ImageLike, size: int, aspect: str = '') -> np.ndarray:
+  """MiniGPT-4's eval transform (bicubic resize, /255, CLIP mean/std) -> float32[size, size, 3];
+  ``aspect='pad'``: LLaVA-1.5's pad-to-square before the resize."""
   if isinstance(image, (str, pathlib.Path)):
     image = decode_rgb(pathlib.Path(image).read_bytes())
   elif isinstance(image, np.ndarray):
     image = Image.fromarray(image)
-  return eval_image(image.convert('RGB'), size)
+  image = image.convert('RGB')
+  return normalize(llava_image(image, size, aspect) if aspect else eval_image(image, size))
 
 
 def fit_context(ids: list[int], budget: int) -> list[int]:
@@ -101,6 +105,7 @@ class Chat:
     self.buckets = tuple(buckets)
     self.num_image_tokens = model.cfg.num_image_tokens
     self.image_size = model.cfg.vision.image_size
+    self.image_aspect = image_aspect(model)
     self.graphdef, self.params = nnx.split(model)
     stops = StopTables.build(tokenizer, self.template.stop_strings, model.cfg.llm.vocab_size)
     # The model config's EOS: the tokenizer's is the same id for LLaMA checkpoints.
@@ -124,7 +129,7 @@ class Chat:
     """Encodes the image once; it opens the conversation's first human message."""
     if self.image_embeds is not None:
       raise ValueError('this chat already has its image (one per conversation); reset() first')
-    pixels = jnp.asarray(preprocess(image, self.image_size))[None]
+    pixels = jnp.asarray(preprocess(image, self.image_size, self.image_aspect))[None]
     self.image_embeds = encode_program(self.graphdef, self.params, pixels)
     self.conversation.add_image()
 
@@ -211,7 +216,15 @@ def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtyp
               **kwargs)
 
 
+def image_aspect(model: MiniGPT4) -> str:
+  """``preprocess``'s aspect handling for the architecture: LLaVA-1.5 pads to a square
+  ('pad'), MiniGPT-4 resizes ('')."""
+  return 'pad' if isinstance(model.cfg, LLaVAConfig) else ''
+
+
 def default_template(model: MiniGPT4) -> str:
-  """The template MiniGPT-4 pairs with the architecture: llama2 without a Q-Former,
-  vicuna_v0 with one."""
+  """The template the architecture was trained with: LLaVA's v1, or MiniGPT-4's
+  llama2 without a Q-Former and vicuna_v0 with one."""
+  if isinstance(model.cfg, LLaVAConfig):
+    return 'v1'
   return 'llama2' if model.cfg.qformer is None else 'vicuna_v0'

@@ -11,6 +11,7 @@ import dataclasses
 
 from minigpt4_jax.generate.stop_strings import cut_at_stop
 from minigpt4_jax.prompting import IMAGE_PLACEHOLDER
+from minigpt4_jax.train.llava_text import VICUNA_V1_SYSTEM
 
 SYSTEM = ('Give the following image: <Img>ImageContent</Img>. You will be able to see the '
           'image once I provide it to you. Please answer my questions.')
@@ -33,12 +34,26 @@ class Template:
   roles: tuple[str, str]
   sep: str
   stop_strings: tuple[str, ...] = ('###',)
+  # LLaVA's SeparatorStyle.TWO: answers end with their own separator ('</s>'), and the
+  # open answer renders as 'ASSISTANT:' (no space: the answer's first token has one).
+  answer_sep: str | None = None  # None: ``sep``
+  open_role: str | None = None   # None: ``roles[1]``
+  image_message: str = IMAGE_MESSAGE
+  image_join: str | None = ' '   # between the image and the first question; None drops it
 
 
 VICUNA_V0 = Template('vicuna_v0', SYSTEM, ('Human: ', 'Assistant: '), '###')
 # The literal text '<s>' tokenizes to BOS; the system text sits outside [INST].
 LLAMA2 = Template('llama2', SYSTEM, ('<s>[INST] ', ' [/INST] '), '')
-TEMPLATES = {t.name: t for t in (VICUNA_V0, LLAMA2)}
+# LLaVA's conv_vicuna_v1 ('<image>\n' leads the first question), as it trains
+# (train/llava_text.py); answers end with EOS, which stops generation.
+V1 = Template('v1', VICUNA_V1_SYSTEM, ('USER: ', 'ASSISTANT: '), ' ', stop_strings=(),
+              answer_sep='</s>', open_role='ASSISTANT:', image_message=IMAGE_PLACEHOLDER + '\n',
+              image_join='')
+# LLaVA's conv_llava_plain (stage 1): the image alone, then a caption ending in '\n'.
+PLAIN = Template('plain', '', ('', ''), '', stop_strings=('\n',), answer_sep='\n',
+                 image_message=IMAGE_PLACEHOLDER, image_join=None)
+TEMPLATES = {t.name: t for t in (VICUNA_V0, LLAMA2, V1, PLAIN)}
 
 
 def get_template(name: str) -> Template:
@@ -56,14 +71,16 @@ class Conversation:
   messages: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
 
   def add_image(self) -> None:
-    self.messages.append((self.template.roles[0], IMAGE_MESSAGE))
+    self.messages.append((self.template.roles[0], self.template.image_message))
 
   def ask(self, text: str) -> None:
     """A human turn; right after the image it joins the image message (space-separated)."""
     text = without_placeholder(text)
-    human = self.template.roles[0]
-    if self.messages and self.messages[-1][0] == human and self.messages[-1][1].endswith('</Img>'):
-      self.messages[-1] = (human, f'{self.messages[-1][1]} {text}')
+    t = self.template
+    human = t.roles[0]
+    if self.messages and self.messages[-1] == (human, t.image_message):
+      if t.image_join is not None:
+        self.messages[-1] = (human, f'{t.image_message}{t.image_join}{text}')
     else:
       self.messages.append((human, text))
 
@@ -78,9 +95,13 @@ class Conversation:
 
   def prompt(self) -> str:
     t = self.template
+    answer_sep = t.sep if t.answer_sep is None else t.answer_sep
+    open_role = t.roles[1] if t.open_role is None else t.open_role
     # As MiniGPT-4: an empty message (like the open answer) renders as its bare role.
+    # Messages alternate human, assistant (plain's roles are both empty).
     return t.system + t.sep + ''.join(
-        role + text + t.sep if text else role for role, text in self.messages)
+        role + text + (answer_sep if i % 2 else t.sep) if text else open_role
+        for i, (role, text) in enumerate(self.messages))
 
 
 def without_placeholder(text: str) -> str:

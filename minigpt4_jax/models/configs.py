@@ -12,17 +12,13 @@ import json
 from typing import Any, Literal
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaVitConfig:
-  """EVA-CLIP ViT (LAVIS ``eva_vit.py``)."""
+class ViTGeometry:
+  """Sizes every ViT config derives from image_size, patch_size, width and num_heads."""
 
-  image_size: int = 224
-  patch_size: int = 14
-  width: int = 1408
-  depth: int = 39  # MiniGPT-4 builds 39 of EVA-CLIP-g's 40 blocks (BLIP-2's second-to-last trick).
-  num_heads: int = 16
-  mlp_dim: int = 6144
-  layer_norm_eps: float = 1e-6
+  image_size: int
+  patch_size: int
+  width: int
+  num_heads: int
 
   @property
   def head_dim(self) -> int:
@@ -35,6 +31,19 @@ class EvaVitConfig:
   @property
   def num_tokens(self) -> int:
     return self.num_patches + 1  # + CLS
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaVitConfig(ViTGeometry):
+  """EVA-CLIP ViT (LAVIS ``eva_vit.py``)."""
+
+  image_size: int = 224
+  patch_size: int = 14
+  width: int = 1408
+  depth: int = 39  # MiniGPT-4 builds 39 of EVA-CLIP-g's 40 blocks (BLIP-2's second-to-last trick).
+  num_heads: int = 16
+  mlp_dim: int = 6144
+  layer_norm_eps: float = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +115,8 @@ def _first_id(value: int | list[int] | None, default: int) -> int:
   return value[0] if isinstance(value, list) else value
 
 
-ProjectorKind = Literal['linear', 'mlp3']
+# mlp2x_gelu: LLaVA-1.5's Linear -> GELU -> Linear (llava_config.py).
+ProjectorKind = Literal['linear', 'mlp3', 'mlp2x_gelu']
 
 
 @dataclasses.dataclass(frozen=True)

@@ -153,8 +153,25 @@ def positions_from_mask(attention_mask_bt: jax.Array) -> jax.Array:
   return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
 
+def _rematerialized(block: LlamaBlock, x_btd, positions_bt, mask_btt) -> jax.Array:
+  """``block(...)`` under ``jax.checkpoint``. The block is split and merged by hand:
+  ``nnx.remat`` tries to update the outer Variables in place, which fails where a
+  block holds frozen (untraced) weights, as in LLaVA stage 1 or LoRA."""
+  graphdef, state = nnx.split(block)
+
+  def run(state, x_btd, positions_bt, mask_btt):
+    return nnx.merge(graphdef, state)(x_btd, positions_bt, mask_btt)
+
+  return jax.checkpoint(run)(state, x_btd, positions_bt, mask_btt)
+
+
 class Llama(nnx.Module):
   """Token ids int[B, T] or embeddings float[B, T, D] -> logits float[B, T, V]."""
+
+  # Training sets this from config.model.remat: each block's activations are
+  # recomputed in the backward pass instead of kept, as LLaVA's gradient
+  # checkpointing does. A static attribute, so jit specialises on it.
+  remat: bool = False
 
   def __init__(self, cfg: LlamaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
                rngs: nnx.Rngs):
@@ -205,7 +222,10 @@ class Llama(nnx.Module):
       positions = positions_from_mask(attention_mask)
     mask_btt = causal_padding_mask(attention_mask)
     for block in self.layers:
-      x_btd = block(x_btd, positions, mask_btt)
+      if self.remat:
+        x_btd = _rematerialized(block, x_btd, positions, mask_btt)
+      else:
+        x_btd = block(x_btd, positions, mask_btt)
     return self.lm_head(self.norm(x_btd[:, first_logit:]))
 
   def forward_with_cache(

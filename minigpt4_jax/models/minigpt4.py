@@ -36,12 +36,26 @@ class Mlp3Projector(nnx.Module):
     return self.fc3(layers.gelu_exact(self.fc2(layers.gelu_exact(self.fc1(x)))))
 
 
+class Mlp2xGeluProjector(nnx.Module):
+  """LLaVA-1.5's ``mlp2x_gelu``: Linear -> exact GELU -> Linear (``mm_projector.0/2``)."""
+
+  def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs):
+    self.fc1 = layers.linear(in_features, out_features, ('projector_in', 'embed'), rngs=rngs)
+    self.fc2 = layers.linear(out_features, out_features, ('projector_in', 'embed'), rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.fc2(layers.gelu_exact(self.fc1(x)))
+
+
 def make_projector(cfg: MiniGPT4Config, *, rngs: nnx.Rngs) -> nnx.Module:
+  """The projector ``cfg.projector`` names (``cfg`` may also be a ``LLaVAConfig``)."""
   if cfg.projector == 'linear':
     return layers.linear(cfg.projector_in, cfg.llm.hidden, ('projector_in', 'embed'), rngs=rngs)
   if cfg.projector == 'mlp3':
     return Mlp3Projector(cfg.projector_in, cfg.llm.hidden, rngs=rngs)
-  raise ValueError(f'unknown projector {cfg.projector!r}; expected "linear" or "mlp3"')
+  if cfg.projector == 'mlp2x_gelu':
+    return Mlp2xGeluProjector(cfg.projector_in, cfg.llm.hidden, rngs=rngs)
+  raise ValueError(f'unknown projector {cfg.projector!r}; expected "linear", "mlp3" or "mlp2x_gelu"')
 
 
 def group_patches(tokens_bpe: jax.Array, group: int) -> jax.Array:

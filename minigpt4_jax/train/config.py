@@ -28,6 +28,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dtype = 'bfloat16'     # compute/storage dtype of the frozen towers
   c.model.tokenizer = ''         # '' = the checkpoint's, or the bundled tiny one
   c.model.remat = False          # rematerialise LLM blocks in the backward pass
+  c.model.train_llm = False      # LLaVA stage 2: the whole LLM trains too
+  c.model.lora_rank = 0          # > 0: LoRA adapters on the LLM's linears train instead (lora.py)
+  c.model.lora_alpha = 256.0     # LLaVA-1.5's LoRA: r 128, alpha 256
 
   c.text = ml_collections.ConfigDict()
   c.text.template = ''           # '' = stage 1: [BOS] <image> caption, no prompt

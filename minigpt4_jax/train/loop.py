@@ -20,8 +20,9 @@ from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.model_init import RESOLVED_CONFIG, initial_model
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_train_step
-from minigpt4_jax.train.text import BatchEncoder, TextLayout
-from minigpt4_jax.train.trainable import split_trainable
+from minigpt4_jax.train.llava_text import make_encoder
+from minigpt4_jax.train.text import TextLayout
+from minigpt4_jax.train.trainable import split_for_config
 
 
 def prompt_index(seed: int, step: int, num_prompts: int) -> int:
@@ -71,11 +72,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   start = initial_model(config, mesh)
   model = start.model
-  encoder = BatchEncoder(load_tokenizer(start.tokenizer_dir), TextLayout(
+  encoder = make_encoder(load_tokenizer(start.tokenizer_dir), TextLayout(
       template=config.text.template, instructions=tuple(config.text.instructions),
       end_sym=config.text.end_sym, max_txt_len=config.text.max_txt_len,
       num_image_tokens=model.cfg.num_image_tokens))
-  graphdef, trainable, frozen = split_trainable(model, config.model.train_qformer)
+  graphdef, trainable, frozen = split_for_config(model, config.model)
   trainable_sh = sharding.state_shardings(trainable, mesh)
   frozen_sh = sharding.state_shardings(frozen, mesh)
   trainable = jax.device_put(trainable, trainable_sh)

@@ -69,7 +69,7 @@ def test_loglikelihood_against_the_unpadded_forward(harness, images):
   target = harness.tokenizer(continuation, add_special_tokens=False)['input_ids']
   model = nnx.merge(harness.graphdef, harness.params)  # unpadded, through the model's forward
   ids = np.asarray([prompt + target])
-  logits = np.asarray(model(ids, preprocess(images[0], harness.image_size)[None]), np.float64)[0]
+  logits = np.asarray(model(ids, preprocess(images[0], harness.answerer.image_size)[None]), np.float64)[0]
   logz = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
   positions = np.arange(len(prompt) - 1, len(prompt) + len(target) - 1)
   expected = sum(logits[p, t] - logz[p] for p, t in zip(positions, target))

@@ -1,5 +1,6 @@
 """Conversation templates and the chat session."""
 
+import pathlib
 import warnings
 
 import numpy as np
@@ -116,3 +117,17 @@ def test_history_truncation_warns_then_refuses_to_drop_the_image(model, tokenize
   with warnings.catch_warnings():
     warnings.simplefilter('error')
     assert isinstance(chat.answer(), str)
+
+
+def test_chat_images_are_preprocessed_as_in_training():
+  """The chat's image equals what the training pipeline feeds the ViT for the same file
+  without augmentation: CLIP-normalised floats, not 0..255 pixels."""
+  from minigpt4_jax.data import demo_paths
+  from minigpt4_jax.data.transforms import DecodeSample, normalize
+  path = sorted((pathlib.Path(demo_paths().align_dir) / 'image').glob('*.jpg'))[0]
+  decode = DecodeSample(augment=False, clean_captions=False, max_words=50, image_size=224)
+  sample = decode.random_map({'image_bytes': path.read_bytes(), 'text': 'x', 'where': str(path),
+                              'error': ''}, None)
+  pixels = chat_module.preprocess(path, 224)
+  assert pixels.dtype == np.float32 and -2.0 < pixels.min() < 0.0 < pixels.max() < 2.2
+  np.testing.assert_array_equal(pixels, normalize(sample['image']))

@@ -1,0 +1,40 @@
+r"""LLaVA-1.5 stage 2 (visual instruction tuning): projector and LLM train, vision frozen.
+
+Faithful to LLaVA's scripts/v1_5/finetune.sh: llava_v1_5_mix665k.json, template v1
+(loss on assistant turns only), lr 2e-5, global batch 128, one epoch (665,298 / 128
+= 5,198 steps), warmup ratio 0.03 then cosine to 0, weight decay 0,
+model_max_length 2048, image_aspect_ratio pad, bf16 compute with float32 master
+weights, gradient checkpointing. ZeRO-3's role is played by the ``fsdp`` mesh axis:
+parameters, gradients and AdamW state are split over every device.
+``:v15_7b,lora`` is finetune_lora.sh: LoRA r 128, alpha 256 on the LLM's linears,
+lr 2e-4 (the projector trains beside the adapters, at that lr too; LLaVA
+gives it mm_projector_lr 2e-5).
+
+  python -m launch.train --config configs/llava_stage2.py:v15_7b --workdir runs/llava2 \
+      --config.init_from=runs/llava1 \
+      --config.data.llava_json=playground/data/llava_v1_5_mix665k.json \
+      --config.data.llava_image_dir=playground/data
+"""
+
+from configs.llava_stage1 import llava_base
+
+SAMPLES = 665_298
+
+
+def get_config(arg: str = 'v15_7b'):
+  name, *options = arg.split(',')
+  if set(options) - {'lora'}:
+    raise ValueError(f'configs/llava_stage2.py: unknown options {options}; expected "lora"')
+  c = llava_base(name, batch_size=128, samples=SAMPLES)
+  c.text.template = 'v1'
+  c.data.llava_json = 'playground/data/llava_v1_5_mix665k.json'
+  c.data.llava_image_dir = 'playground/data'
+  c.data.image_aspect_ratio = 'pad'
+  c.mesh.data, c.mesh.fsdp = 1, -1  # ZeRO-3: shard everything over all devices
+  if 'lora' in options:
+    c.model.lora_rank, c.model.lora_alpha = 128, 256.0
+    c.train.lr = 2e-4
+  else:
+    c.model.train_llm = True
+    c.train.lr = 2e-5
+  return c.lock()

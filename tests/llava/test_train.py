@@ -1,0 +1,183 @@
+"""LLaVA training: the trainable filter decides the trained set; the stage-2 step on 8
+fake CPU devices (FSDP, rematerialised LLM blocks) equals the single-device one."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from minigpt4_jax import sharding
+from minigpt4_jax.convert.assign import path_str
+from minigpt4_jax.models import IMAGE_TOKEN_ID
+from minigpt4_jax.models.llava import LLaVA
+from minigpt4_jax.train.lora import LoRALinear, apply_lora
+from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
+from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
+from minigpt4_jax.train.trainable import split_trainable
+from tests.llava import reference as llava_ref
+
+B, T = 8, 32
+
+
+def _cfg():
+  return llava_ref.tiny()
+
+
+def _train_cfg(**overrides) -> ml_collections.ConfigDict:
+  cfg = dict(lr=2e-3, min_lr=0.0, warmup_lr=0.0, warmup_steps=1, steps=10, b1=0.9, b2=0.999,
+             weight_decay=0.0, clip_norm=0.0)
+  cfg.update(overrides)
+  return ml_collections.ConfigDict(cfg)
+
+
+def _batch(cfg, seed=0) -> dict[str, np.ndarray]:
+  rng = np.random.default_rng(seed)
+  q = cfg.num_image_tokens
+  ids = rng.integers(3, cfg.llm.vocab_size, size=(B, T)).astype(np.int32)
+  ids[:, 0] = cfg.llm.bos_token_id
+  ids[:, 2:2 + q] = IMAGE_TOKEN_ID
+  lengths = rng.integers(2 + q + 3, T + 1, size=B)
+  attention = (np.arange(T)[None] < lengths[:, None]).astype(np.int32)
+  target = attention.astype(np.float32)
+  target[:, :2 + q] = 0
+  image = rng.normal(size=(B, cfg.vision.image_size, cfg.vision.image_size, 3))
+  return {'image': image.astype(np.float32), 'input_ids': ids, 'attention_mask': attention,
+          'target_mask': target}
+
+
+def _flat(state) -> dict[str, np.ndarray]:
+  return {path_str(p).removesuffix('/.value'): np.asarray(v)
+          for p, v in jax.tree_util.tree_leaves_with_path(state)}
+
+
+def _model(remat: bool = False) -> LLaVA:
+  model = LLaVA(_cfg(), rngs=nnx.Rngs(0))
+  model.llm.remat = remat
+  return model
+
+
+def _steps(model, mesh, steps=2, **filter_kw):
+  graphdef, trainable, frozen = split_trainable(model, **filter_kw)
+  tx, schedule = make_optimizer(_train_cfg())
+  t_sh, f_sh = sharding.state_shardings(trainable, mesh), sharding.state_shardings(frozen, mesh)
+  o_sh = optimizer_shardings(tx, trainable, t_sh, mesh)
+  trainable, frozen = jax.device_put(trainable, t_sh), jax.device_put(frozen, f_sh)
+  opt_state = jax.jit(tx.init, out_shardings=o_sh)(trainable)
+  step_fn = jax.jit(make_train_step(graphdef, tx, schedule, 1),
+                    in_shardings=(t_sh, f_sh, o_sh, None, None),
+                    out_shardings=(t_sh, o_sh, None), donate_argnums=(0, 2))
+  batch = {k: jax.device_put(v, sharding.batch_sharding(mesh, v.ndim))
+           for k, v in _batch(model.cfg).items()}
+  for i in range(steps):
+    trainable, opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(i))
+  return trainable, frozen, opt_state, metrics
+
+
+def test_stage1_filter_trains_projector_only():
+  model = _model()
+  _, trainable, _ = split_trainable(model)
+  assert {p.split('/')[0] for p in _flat(trainable)} == {'projector'}
+  _, stage2, frozen2 = split_trainable(model, train_llm=True)
+  assert {p.split('/')[0] for p in _flat(stage2)} == {'projector', 'llm'}
+  assert {p.split('/')[0] for p in _flat(frozen2)} == {'vision'}
+
+
+def test_stage2_fsdp_remat_step_equals_single_device_and_vision_stays():
+  assert jax.device_count() >= 8, 'tests/conftest.py forces 8 CPU devices'
+  before = _flat(nnx.state(_model(), nnx.Param))
+  one = sharding.make_mesh(devices=jax.devices()[:1])
+  single, _, _, m_single = _steps(_model(), one, train_llm=True)
+
+  fsdp = sharding.make_mesh(data=1, fsdp=8)
+  trainable, frozen, opt_state, metrics = _steps(_model(remat=True), fsdp, train_llm=True)
+  # Parameters, and with them the AdamW moments, really are split over fsdp.
+  embed = trainable['llm']['embed_tokens']['embedding'][...]
+  assert len(embed.sharding.device_set) == 8 and not embed.sharding.is_fully_replicated
+  mu = [x for x in jax.tree.leaves(opt_state) if x.shape == embed.shape]
+  assert mu and all(not x.sharding.is_fully_replicated for x in mu)
+
+  assert float(metrics['loss']) == pytest.approx(float(m_single['loss']), rel=1e-5)
+  assert float(metrics['grad_norm']) == pytest.approx(float(m_single['grad_norm']), rel=1e-5)
+  got, want = _flat(trainable), _flat(single)
+  assert got.keys() == want.keys()
+  # Adam divides by |g|: where a gradient is ~0 a reduction-order difference moves
+  # the update, so parameters agree to 1% of one step (lr) rather than to 1e-5.
+  lr = _train_cfg().lr
+  for path in want:
+    np.testing.assert_allclose(got[path], want[path], rtol=1e-5, atol=0.01 * lr, err_msg=path)
+    assert not np.array_equal(got[path], before[path]) or path.endswith('norm/weight'), path
+  for path, leaf in _flat(frozen).items():  # the vision tower, bit for bit
+    assert path.startswith('vision/') and np.array_equal(leaf, before[path]), path
+
+
+@pytest.mark.parametrize('filter_kw', [{}, {'train_llm': True}], ids=['stage1', 'stage2'])
+def test_remat_gives_the_same_gradients(filter_kw):
+  """Also where the blocks are frozen (stage 1): only the projector's gradient flows
+  back through the rematerialised blocks."""
+  model = _model(remat=True)
+  graphdef, trainable, frozen = split_trainable(model, **filter_kw)
+  batch = {k: jnp.asarray(v) for k, v in _batch(model.cfg).items()}
+  jaxpr = jax.make_jaxpr(make_loss_and_grad(graphdef))(trainable, frozen, batch)
+  assert str(jaxpr).count('remat2[') == model.cfg.llm.num_layers  # one remat per block
+  one = sharding.make_mesh(devices=jax.devices()[:1])
+  a = _steps(_model(remat=False), one, steps=1, **filter_kw)[3]
+  b = _steps(_model(remat=True), one, steps=1, **filter_kw)[3]
+  assert float(a['grad_norm']) == pytest.approx(float(b['grad_norm']), rel=1e-6)
+
+
+def test_lora_starts_equal_and_trains_only_adapters():
+  model = _model()
+  batch = {k: jnp.asarray(v) for k, v in _batch(model.cfg).items()}
+  base_logits = model(batch['input_ids'], batch['image'], batch['attention_mask'])
+  before = _flat(nnx.state(model, nnx.Param))
+  apply_lora(model.llm, rank=4, alpha=8.0)
+  assert isinstance(model.llm.layers[0].attn.q_proj, LoRALinear)
+  assert isinstance(model.llm.layers[1].mlp.down_proj, LoRALinear)
+  after_apply = _flat(nnx.state(model, nnx.Param))
+  # Base weights keep their paths; only adapters are new.
+  assert set(before) <= set(after_apply)
+  assert all(p.endswith(('lora_a', 'lora_b')) for p in set(after_apply) - set(before))
+  np.testing.assert_allclose(model(batch['input_ids'], batch['image'], batch['attention_mask']),
+                             base_logits, rtol=1e-6, atol=1e-6)  # lora_b starts at zero
+
+  trainable, frozen, _, _ = _steps(model, sharding.make_mesh(devices=jax.devices()[:1]),
+                                   train_lora=True)
+  trained = _flat(trainable)
+  assert {p.split('/')[0] for p in trained} == {'projector', 'llm'}
+  assert all(p.startswith('projector/') or p.endswith(('lora_a', 'lora_b')) for p in trained)
+  assert any(p.endswith('lora_b') and np.any(v != 0) for p, v in trained.items())
+  for path, leaf in _flat(frozen).items():
+    assert np.array_equal(leaf, before[path]), path
+
+
+def test_stage2_filter_is_the_only_difference():
+  """Same model, same step code: stage 1 and 2 differ in what the filter selects."""
+  cfg = _cfg()
+  assert dataclasses.replace(cfg) == cfg
+  s1, f1, _, _ = _steps(_model(), sharding.make_mesh(devices=jax.devices()[:1]), steps=1)
+  assert set(_flat(s1)) == {p for p in _flat(nnx.state(_model(), nnx.Param))
+                            if p.startswith('projector/')}
+  assert not any(p.startswith('projector/') for p in _flat(f1))
+
+
+def test_configs_carry_llava15_hyperparameters():
+  from configs import llava_stage1, llava_stage2
+  s1, s2 = llava_stage1.get_config(), llava_stage2.get_config()
+  lora = llava_stage2.get_config('v15_13b,lora')
+  assert (s1.train.lr, s1.train.batch_size, s1.train.steps, s1.train.warmup_steps) == (
+      1e-3, 256, 2181, 66)
+  assert (s2.train.lr, s2.train.batch_size, s2.train.steps, s2.train.warmup_steps) == (
+      2e-5, 128, 5198, 156)
+  assert s1.train.weight_decay == s2.train.weight_decay == s1.train.min_lr == 0.0
+  assert (s1.text.template, s2.text.template) == ('plain', 'v1')
+  assert (s1.data.image_aspect_ratio, s2.data.image_aspect_ratio) == ('square', 'pad')
+  # What trains differs only by the trainable filter's fields.
+  model1, model2 = s1.model.to_dict(), s2.model.to_dict()
+  assert {k for k in model1 if model1[k] != model2[k]} == {'train_llm'}
+  assert s2.model.train_llm and s2.model.remat and (s2.mesh.data, s2.mesh.fsdp) == (1, -1)
+  assert (lora.model.lora_rank, lora.model.lora_alpha, lora.train.lr) == (128, 256.0, 2e-4)
+  assert not lora.model.train_llm and lora.model.preset == 'llava_v15_13b'
