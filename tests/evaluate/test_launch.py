@@ -30,10 +30,9 @@ def pope_dir(tmp_path_factory):
   return data
 
 
-def chat_answer(image, question: str) -> str:
+def chat_answer(image, question: str, ckpt=TINY_CHECKPOINT) -> str:
   """The same question through the chat: one sample, no batch padding."""
-  chat = load_chat(TINY_CHECKPOINT, config=GenerationConfig(max_new_tokens=MAX_NEW,
-                                                            do_sample=False))
+  chat = load_chat(ckpt, config=GenerationConfig(max_new_tokens=MAX_NEW, do_sample=False))
   chat.upload_image(image)
   chat.ask(question)
   return chat.answer()
@@ -58,3 +57,16 @@ def test_pope_end_to_end_and_resume(pope_dir, tmp_path, capsys, monkeypatch):
   # A rerun predicts nothing: every sample is in predictions.jsonl.
   monkeypatch.setattr(evaluate.Answerer, '__call__', lambda *a: pytest.fail('predicted again'))
   assert evaluate.main(argv)['metrics'] == results['metrics']
+
+
+def test_pope_with_a_llava_checkpoint(pope_dir, tmp_path):
+  """A LLaVA checkpoint evaluates through the same runner: template v1, padded images."""
+  from launch import evaluate
+  from minigpt4_jax.tiny_llava_checkpoint import ASSET_DIR as TINY_LLAVA
+  results = evaluate.main(['--ckpt', str(TINY_LLAVA), '--task', 'pope', '--data', str(pope_dir),
+                           '--out', str(tmp_path), '--batch-size', '2',
+                           '--max-new-tokens', str(MAX_NEW)])
+  assert results['config']['template'] == 'v1' and results['num_samples'] == 3
+  rows = [json.loads(line) for line in (tmp_path / 'predictions.jsonl').read_text().splitlines()]
+  image = pope_dir / 'val2014' / 'COCO_val2014_000000000007.jpg'
+  assert rows[2]['prediction'] == chat_answer(image, 'Is there a person in the image?', TINY_LLAVA)
