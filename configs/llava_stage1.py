@@ -38,6 +38,9 @@ def llava_base(arg: str, *, batch_size: int, samples: int):
   c.data.image_size = 224 if arg == 'v1_7b' else 336
   c.data.augment = False
   c.text.max_txt_len = 2048      # LLaVA's model_max_length, image tokens included
+  # LLaVA pads each batch to its longest sample; multiples of 128 bound the compilations
+  # (at most 16) while most batches stay far below 2048.
+  c.text.pad_multiple = 128
   c.train.batch_size = batch_size
   c.train.steps = math.ceil(samples / batch_size)  # one epoch
   c.train.warmup_steps = math.ceil(0.03 * c.train.steps)

@@ -36,6 +36,7 @@ def get_config(arg: str = 'stage1'):
   else:
     c.data.llava_json = demo.instruct_json
     c.text.max_txt_len = 272    # the two-turn demo conversations (<= 262 tokens)
+    c.text.pad_multiple = 64
     c.train.steps = 150
     c.train.lr = 1e-3
   c.train.warmup_steps = 10

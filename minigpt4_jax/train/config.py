@@ -37,6 +37,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.text.instructions = ALIGNMENT_INSTRUCTIONS
   c.text.end_sym = '\n'
   c.text.max_txt_len = 32
+  # > 0: pad each batch to its longest row rounded up to this (a few compilations, less
+  # work on padding); 0: every batch at the maximum length (one compilation).
+  c.text.pad_multiple = 0
 
   c.data = default_data_config()
 

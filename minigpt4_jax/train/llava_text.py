@@ -23,7 +23,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID
-from minigpt4_jax.train.text import BatchEncoder, TextLayout
+from minigpt4_jax.train.text import BatchEncoder, TextLayout, batch_arrays, padded_length
 
 IMAGE_TOKEN = '<image>'
 VICUNA_V1_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
@@ -105,6 +105,7 @@ class ConversationLayout:
   template: str          # 'plain' | 'v1'
   max_len: int           # LLaVA's model_max_length, image tokens included
   num_image_tokens: int
+  pad_multiple: int = 0  # see text.padded_length
 
 
 class ConversationEncoder:
@@ -145,16 +146,10 @@ class ConversationEncoder:
     """``prompt_index`` is unused (LLaVA's prompts are in the data); kept so either
     encoder serves the same training loop."""
     del prompt_index
-    b = len(conversations)
-    input_ids = np.full((b, self.length), self.pad_id, np.int32)
-    attention = np.zeros((b, self.length), np.int32)
-    target = np.zeros((b, self.length), np.float32)
-    for row, conversation in enumerate(conversations):
-      ids, supervised = self.encode_one(conversation, f'batch row {row}')
-      input_ids[row, :len(ids)] = ids
-      attention[row, :len(ids)] = 1
-      target[row, :len(ids)] = supervised
-    return {'input_ids': input_ids, 'attention_mask': attention, 'target_mask': target}
+    rows = [self.encode_one(c, f'batch row {row}') for row, c in enumerate(conversations)]
+    length = padded_length(max(len(ids) for ids, _ in rows), self.length,
+                           self.layout.pad_multiple)
+    return batch_arrays(rows, length, self.pad_id)
 
 
 def make_encoder(tokenizer: PreTrainedTokenizerBase,
@@ -164,5 +159,5 @@ def make_encoder(tokenizer: PreTrainedTokenizerBase,
   MiniGPT-4's ``BatchEncoder``."""
   if layout.template in TEMPLATES:
     return ConversationEncoder(tokenizer, ConversationLayout(
-        layout.template, layout.max_txt_len, layout.num_image_tokens))
+        layout.template, layout.max_txt_len, layout.num_image_tokens, layout.pad_multiple))
   return BatchEncoder(tokenizer, layout)

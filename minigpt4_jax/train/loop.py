@@ -11,17 +11,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
+from jax.experimental import multihost_utils
 
 from minigpt4_jax import sharding
 from minigpt4_jax.data.pipeline import make_train_iterator
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.checkpoints import TrainCheckpoints, abstract_like
+from minigpt4_jax.train.llava_text import make_encoder
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.model_init import RESOLVED_CONFIG, initial_model
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_train_step
-from minigpt4_jax.train.llava_text import make_encoder
-from minigpt4_jax.train.text import TextLayout
+from minigpt4_jax.train.text import TextLayout, pad_columns
 from minigpt4_jax.train.trainable import split_for_config
 
 
@@ -75,7 +76,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   encoder = make_encoder(load_tokenizer(start.tokenizer_dir), TextLayout(
       template=config.text.template, instructions=tuple(config.text.instructions),
       end_sym=config.text.end_sym, max_txt_len=config.text.max_txt_len,
-      num_image_tokens=model.cfg.num_image_tokens))
+      num_image_tokens=model.cfg.num_image_tokens, pad_multiple=config.text.pad_multiple))
   graphdef, trainable, frozen = split_for_config(model, config.model)
   trainable_sh = sharding.state_shardings(trainable, mesh)
   frozen_sh = sharding.state_shardings(frozen, mesh)
@@ -115,6 +116,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       raw = next(data)
       skipped += int(np.sum(raw['skipped']))
       tokens = encoder.encode(list(raw['text']), prompt_index(config.seed, step, encoder.num_prompts))
+      if config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
+        longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
+        tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)
       vision = {k: raw[k] for k in ('image', 'features') if k in raw}  # features: cached towers
       batch = _device_batch(mesh, {**vision, **tokens})
       trainable, opt_state, metrics = train_step(trainable, frozen, opt_state, batch,

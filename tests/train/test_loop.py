@@ -101,3 +101,18 @@ def test_cli_rejects_a_misspelt_field(tmp_path):
   result = _launch(tmp_path, '--config.train.stepz=2')
   assert result.returncode != 0
   assert 'stepz' in result.stderr
+
+
+def test_padding_to_a_multiple_trains_exactly_as_fixed_length(tmp_path):
+  """Stage 2 with each batch padded only to its longest answer (rounded up to 16):
+  the same losses as at the fixed maximum length, with shorter batches."""
+  from minigpt4_jax.tiny_checkpoint import ASSET_DIR
+  losses = []
+  for multiple in (0, 16):
+    c = _config('stage2', steps=3).unlock()
+    c.init_from, c.text.pad_multiple = str(ASSET_DIR), multiple
+    train_and_evaluate(c.lock(), tmp_path / str(multiple))
+    lines = (tmp_path / str(multiple) / 'metrics.jsonl').read_text().splitlines()
+    losses.append([json.loads(line)['loss'] for line in lines])
+  assert len(losses[0]) == 3
+  np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)

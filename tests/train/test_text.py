@@ -1,11 +1,13 @@
 """MiniGPT-4's sequence layout and supervision mask, checked by hand on a tiny tokenizer."""
 
+import dataclasses
+
 import pytest
 
 from minigpt4_jax.models import IMAGE_TOKEN_ID
 from minigpt4_jax.prompting import tokenize_text
 from minigpt4_jax.train.templates import ALIGNMENT_INSTRUCTIONS, VICUNA_TRAIN_TEMPLATE
-from minigpt4_jax.train.text import BatchEncoder, TextLayout
+from minigpt4_jax.train.text import BatchEncoder, TextLayout, pad_columns, padded_length
 
 Q = 4
 
@@ -43,3 +45,24 @@ def test_stage2_template_and_answer_truncation(tokenizer):
 def test_instruction_without_placeholder_is_rejected(tokenizer):
   with pytest.raises(ValueError, match='lacks <ImageHere>'):
     BatchEncoder(tokenizer, TextLayout(VICUNA_TRAIN_TEMPLATE, ('Describe it.',), '###', 8, Q))
+
+
+def test_padded_length():
+  assert [padded_length(n, 200, 0) for n in (1, 150)] == [200, 200]
+  assert [padded_length(n, 200, 64) for n in (1, 64, 65, 190, 195)] == [64, 64, 128, 192, 200]
+
+
+def test_pad_multiple_only_trims_padding(tokenizer):
+  layout = TextLayout('', (), '\n', 32, Q)
+  captions = ['a cat on a mat', 'a dog']
+  fixed = BatchEncoder(tokenizer, layout).encode(captions)
+  bucketed = BatchEncoder(tokenizer, dataclasses.replace(layout, pad_multiple=8)).encode(captions)
+  length = bucketed['input_ids'].shape[1]
+  longest = int(fixed['attention_mask'].sum(1).max())
+  assert length % 8 == 0 and longest <= length < longest + 8 and length < fixed['input_ids'].shape[1]
+  for key in fixed:
+    assert (bucketed[key] == fixed[key][:, :length]).all(), key
+    assert not fixed[key][:, length:].any() or key == 'input_ids'
+  widened = pad_columns(bucketed, fixed['input_ids'].shape[1], tokenizer.pad_token_id or 0)
+  assert {k: v.shape for k, v in widened.items()} == {k: v.shape for k, v in fixed.items()}
+  assert (widened['attention_mask'] == fixed['attention_mask']).all()
