@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pathlib
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -175,6 +176,33 @@ def _fresh_parameters(cfg: MiniGPT4Config, has_projector: bool, seed: int) -> di
   return out
 
 
+def write_checkpoint(model: nnx.Module, reads: Sequence[Read], fresh: dict[str, np.ndarray],
+                     cfg, dtype: jnp.dtype, tokenizer_files: Sequence[pathlib.Path],
+                     out_dir: str | pathlib.Path, overwrite: bool) -> None:
+  """Streams ``fresh`` parameters and then every read's tensors into the abstract
+  ``model``'s slots, writing each group as soon as it is complete; commits only when
+  every parameter is filled exactly once, else leaves nothing at ``out_dir``."""
+  slots = ParamSlots(model)
+  writer = checkpoint.CheckpointWriter(out_dir, overwrite=overwrite)
+  try:
+    flusher = _GroupFlusher(slots, writer)
+    for path, array in fresh.items():
+      flusher.fill(path, array, source='initialisation', key=path)
+    for read in reads:
+      for file in read.files:
+        logging.info('reading %s', file)
+        tensors = iter_tensors(file, skip=read.layout.is_unused)
+        for key, path, array in map_tensors(read.layout, tensors, str(file)):
+          flusher.fill(path, array, source=str(file), key=key)
+      for prefix in read.fills:
+        slots.check_complete(prefix, source=read.name)
+    slots.check_complete(source='all sources')  # guards a module no source claims
+    writer.commit(cfg, dtype.name, tokenizer_files)
+  except BaseException:
+    writer.abort()
+    raise
+
+
 def convert(src: Sources, out_dir: str | pathlib.Path, dtype: str = 'bfloat16', *,
             seed: int = 0, overwrite: bool = False) -> MiniGPT4Config:
   """Writes the converted checkpoint to ``out_dir``; returns its architecture.
@@ -188,24 +216,7 @@ def convert(src: Sources, out_dir: str | pathlib.Path, dtype: str = 'bfloat16', 
   jdtype = jnp.dtype(dtype)
   model = nnx.eval_shape(lambda: MiniGPT4(p.cfg, dtype=jdtype, param_dtype=jdtype,
                                           rngs=nnx.Rngs(seed)))
-  slots = ParamSlots(model)
-  writer = checkpoint.CheckpointWriter(out_dir, overwrite=overwrite)
-  try:
-    flusher = _GroupFlusher(slots, writer)
-    for path, array in _fresh_parameters(p.cfg, src.projector is not None, seed).items():
-      flusher.fill(path, array, source='initialisation', key=path)
-    for read in p.reads:
-      for file in read.files:
-        logging.info('reading %s', file)
-        tensors = iter_tensors(file, skip=read.layout.is_unused)
-        for key, path, array in map_tensors(read.layout, tensors, str(file)):
-          flusher.fill(path, array, source=str(file), key=key)
-      for prefix in read.fills:
-        slots.check_complete(prefix, source=read.name)
-    slots.check_complete(source='all sources')  # guards a module no source claims
-    writer.commit(p.cfg, jdtype.name, p.tokenizer_files)
-  except BaseException:
-    writer.abort()
-    raise
+  write_checkpoint(model, p.reads, _fresh_parameters(p.cfg, src.projector is not None, seed),
+                   p.cfg, jdtype, p.tokenizer_files, out_dir, overwrite)
   return p.cfg
 

@@ -13,7 +13,6 @@ The streaming and group writing are ``convert.py``'s.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import pathlib
 import re
@@ -26,10 +25,10 @@ from transformers import AutoConfig, LlavaConfig as HFLlavaConfig
 from minigpt4_jax import checkpoint
 from minigpt4_jax.convert import llava_tables
 from minigpt4_jax.convert.architecture import Shapes, _consecutive, _indices, _need, llama_from_dir
-from minigpt4_jax.convert.assign import ConversionError, ParamSlots, map_tensors, param_table
-from minigpt4_jax.convert.convert import Read, _GroupFlusher
+from minigpt4_jax.convert.assign import ConversionError, param_table
+from minigpt4_jax.convert.convert import Read, write_checkpoint
 from minigpt4_jax.convert.tables import LLAMA_HF, Layout
-from minigpt4_jax.convert.torch_io import iter_tensors, tensor_shapes, weight_files
+from minigpt4_jax.convert.torch_io import tensor_shapes, weight_files
 from minigpt4_jax.models.configs import LlamaConfig, ProjectorKind
 from minigpt4_jax.models.llava import LLaVA
 from minigpt4_jax.models.llava_config import ClipVitConfig, LLaVAConfig
@@ -191,27 +190,10 @@ def convert_llava(src: LLaVASources, out_dir: str | pathlib.Path, dtype: str = '
   jdtype = jnp.dtype(dtype)
   model = nnx.eval_shape(lambda: LLaVA(p.cfg, dtype=jdtype, param_dtype=jdtype,
                                        rngs=nnx.Rngs(seed)))
-  slots = ParamSlots(model)
-  writer = checkpoint.CheckpointWriter(out_dir, overwrite=overwrite)
-  try:
-    flusher = _GroupFlusher(slots, writer)
-    if src.llava is None and src.projector is None:
-      # Stage 1 starts from a seeded projector, as LLaVA's does from a fresh one.
-      fresh = make_projector(p.cfg, rngs=nnx.Rngs(seed))
-      for path, value in param_table(fresh).items():
-        flusher.fill(f'projector/{path}', np.asarray(value[...]), source='initialisation',
-                     key=path)
-    for read in p.reads:
-      for file in read.files:
-        logging.info('reading %s', file)
-        tensors = iter_tensors(file, skip=read.layout.is_unused)
-        for key, path, array in map_tensors(read.layout, tensors, str(file)):
-          flusher.fill(path, array, source=str(file), key=key)
-      for prefix in read.fills:
-        slots.check_complete(prefix, source=read.name)
-    slots.check_complete(source='all sources')
-    writer.commit(p.cfg, jdtype.name, p.tokenizer_files)
-  except BaseException:
-    writer.abort()
-    raise
+  fresh = {}
+  if src.llava is None and src.projector is None:
+    # Stage 1 starts from a seeded projector, as LLaVA's does from a fresh one.
+    fresh = {f'projector/{path}': np.asarray(value[...])
+             for path, value in param_table(make_projector(p.cfg, rngs=nnx.Rngs(seed))).items()}
+  write_checkpoint(model, p.reads, fresh, p.cfg, jdtype, p.tokenizer_files, out_dir, overwrite)
   return p.cfg
