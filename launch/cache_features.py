@@ -1,13 +1,15 @@
 """Precompute the frozen ViT + Q-Former outputs of a stage-1 run's data, once.
 
-  python -m launch.cache_features --config configs/tiny.py:stage1 --out runs/tiny_features
+  python -m launch.cache_features --config configs/tiny.py:stage1 \
+      --config.data.augment=False --out runs/tiny_features
   python -m launch.train --config configs/tiny.py:stage1 --workdir runs/tiny_from_cache \\
       --config.data.kind=features \\
       --config.data.feature_dirs="('runs/tiny_features/source_0',)"
 
 The config is the training config (same --config.FIELD=VALUE overrides): its
 init_from gives the frozen towers, its data section the sources; images get the
-plain resize (no augmentation), captions the configured cleaning. One cache per
+plain resize, captions the configured cleaning. It must say data.augment=False:
+a cached image is the same in every epoch, so it cannot be augmented. One cache per
 source lands in OUT/source_K; the command prints the overrides that train from
 them. A stopped run resumes at the first unfinished shard. Only the projector may
 train from a cache (not the Q-Former ablation), since the features stand in for
@@ -62,6 +64,9 @@ def main(argv: list[str]) -> None:
   config = _CONFIG.value
   if config.data.kind == 'features':
     raise app.UsageError('the config already reads cached features (data.kind=features)')
+  if config.data.augment:
+    raise app.UsageError('cached features cannot be augmented: add --config.data.augment=False '
+                         '(stage 1 then trains on plainly resized images)')
   encode = make_encoder(config, _BATCH.value)
   sources = make_sources(config.data)
   dirs = cache_dirs(_OUT.value, len(sources))

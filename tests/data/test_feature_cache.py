@@ -100,6 +100,11 @@ def test_training_from_the_cache_equals_training_from_images(tmp_path):
        '--dtype=float32'], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "--config.data.feature_dirs=\"('" in result.stdout
+  augmented = subprocess.run(
+      [sys.executable, '-m', 'launch.cache_features', '--config', 'configs/tiny.py:stage1',
+       '--out', str(tmp_path / 'no')], cwd=REPO, env=env, capture_output=True, text=True,
+      timeout=600)
+  assert augmented.returncode != 0 and 'cannot be augmented' in augmented.stderr
 
   train_and_evaluate(stage1_config(), tmp_path / 'images')
   train_and_evaluate(
