@@ -1,5 +1,5 @@
 """Convert the released MiniGPT-4 or LLaVA checkpoints to a JAX checkpoint (or export a
-MiniGPT-4 projector).
+trained projector back to MiniGPT-4's or LLaVA's own format).
 
   python -m launch.convert --vision eva_vit_g.pth \\
       --qformer blip2_pretrained_flant5xxl.pth --llm vicuna-13b-v0/ \\
@@ -11,6 +11,7 @@ MiniGPT-4 projector).
   python -m launch.convert --llava llava-1.5-7b-hf/ --out ckpt/llava15_7b        # LLaVA
   python -m launch.convert --clip clip-vit-large-patch14-336/ --llm vicuna-7b-v1.5/ \\
       [--projector mm_projector.bin] --out ckpt/llava15_stage1
+  python -m launch.convert --export-projector runs/llava1 --out mm_projector.bin  # LLaVA's
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pathlib
 import sys
 
 from minigpt4_jax.convert.convert import Sources, convert
-from minigpt4_jax.convert.export import export_projector, projector_arrays
+from minigpt4_jax.convert.export import export_projector, is_llava, projector_arrays
 from minigpt4_jax.convert.llava import LLaVASources, convert_llava
 
 
@@ -56,7 +57,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--seed', type=int, default=0, help='seed of a fresh projector')
   p.add_argument('--overwrite', action='store_true', help='replace an existing --out')
   p.add_argument('--export-projector', type=pathlib.Path, metavar='CKPT_OR_WORKDIR',
-                 help="write this checkpoint's projector to --out in MiniGPT-4's .pth format")
+                 help="write this checkpoint's projector to --out in its project's format: "
+                      "MiniGPT-4's .pth, or LLaVA's mm_projector.bin")
   args = p.parse_args(argv)
   if args.export_projector is None and args.llava is None and args.llm is None:
     p.error('--llm is required (or use --export-projector or --llava)')
@@ -66,7 +68,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.export_projector is not None:
-    export_projector(projector_arrays(args.export_projector), args.out)
+    export_projector(projector_arrays(args.export_projector), args.out,
+                     llava=is_llava(args.export_projector))
     print(f'wrote {args.out}')
     return
   if args.llava is not None or args.clip is not None:

@@ -114,3 +114,15 @@ def test_projector_of_other_width_is_named(pieces, tmp_path):
     convert_cli.main(['--clip', str(pieces['clip']), '--llm', str(pieces['llm']),
                       '--projector', str(bad), '--out', str(tmp_path / 'ckpt')])
   assert not (tmp_path / 'ckpt').exists()
+
+
+def test_projector_exports_back_to_mm_projector_bin_bit_exact(pieces, tmp_path):
+  convert_cli.main(['--clip', str(pieces['clip']), '--llm', str(pieces['llm']), '--projector',
+                    str(pieces['projector']), '--out', str(tmp_path / 'ckpt')])
+  convert_cli.main(['--export-projector', str(tmp_path / 'ckpt'),
+                    '--out', str(tmp_path / 'mm_projector.bin')])
+  exported = torch.load(tmp_path / 'mm_projector.bin', weights_only=True)
+  original = torch.load(pieces['projector'], weights_only=True)
+  assert exported.keys() == original.keys()
+  for key, value in original.items():
+    assert torch.equal(exported[key], value.float()), key

@@ -5,8 +5,10 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+import torch
 
 from configs import tiny_llava
+from launch import convert as convert_cli
 from minigpt4_jax.models.llava import LLaVA
 from minigpt4_jax.train import loop
 from minigpt4_jax.train.model_init import load_trained
@@ -29,6 +31,12 @@ def test_tiny_llava_stage1_then_stage2(tmp_path):
   stage1 = _short('stage1', 10)
   loop.train_and_evaluate(stage1, str(tmp_path / 's1'))
   assert len(_losses(tmp_path / 's1')) == 2
+  # The trained projector goes back to LLaVA's own format.
+  convert_cli.main(['--export-projector', str(tmp_path / 's1'),
+                    '--out', str(tmp_path / 'mm_projector.bin')])
+  exported = torch.load(tmp_path / 'mm_projector.bin', weights_only=True)
+  assert sorted(exported) == [f'model.mm_projector.{i}.{p}' for i in (0, 2)
+                              for p in ('bias', 'weight')]
 
   stage2 = _short('stage2', 15).unlock()
   stage2.init_from = str(tmp_path / 's1')
