@@ -25,7 +25,12 @@ PAD_COLOUR = tuple(int(x * 255) for x in CLIP_MEAN)
 
 
 class LLaVAJsonSource:
-  """grain RandomAccessDataSource over a LLaVA conversation JSON."""
+  """grain RandomAccessDataSource over a LLaVA conversation JSON.
+
+  The JSON is parsed once and each sample kept as its compact JSON bytes in one numpy
+  buffer with offsets: llava_v1_5_mix665k.json parses into several GB of Python
+  objects, and grain pickles the source into every worker process.
+  """
 
   def __init__(self, json_path: str | pathlib.Path, image_dir: str | pathlib.Path):
     self.json_path = pathlib.Path(json_path)
@@ -35,16 +40,20 @@ class LLaVAJsonSource:
     items = json.loads(self.json_path.read_text(encoding='utf-8'))
     if not isinstance(items, list) or not items:
       raise ValueError(f'{self.json_path}: expected a non-empty JSON list of samples')
+    encoded = []
     for i, item in enumerate(items):
       if not isinstance(item, dict) or not isinstance(item.get('conversations'), list):
         raise ValueError(f'{self.json_path}: sample {i} has no "conversations" list')
-    self.items = items
+      encoded.append(json.dumps(item, ensure_ascii=False, separators=(',', ':')).encode())
+    del items
+    self.offsets = np.cumsum([0] + [len(e) for e in encoded], dtype=np.int64)
+    self.buffer = np.frombuffer(b''.join(encoded), np.uint8)
 
   def __len__(self) -> int:
-    return len(self.items)
+    return len(self.offsets) - 1
 
   def __getitem__(self, index: int) -> Record:
-    item = self.items[index]
+    item = json.loads(self.buffer[self.offsets[index]:self.offsets[index + 1]].tobytes())
     where = f'{self.json_path}:{item.get("id", index)}'
     record = {'image_bytes': b'', 'text': json.dumps(item['conversations']), 'where': where,
               'error': ''}
