@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from minigpt4_jax.evaluate.answerer import Answerer, fill_batch
+from minigpt4_jax.evaluate.answerer import Answerer
+from minigpt4_jax.generate.answers import fill_batch
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template

@@ -25,15 +25,16 @@ import urllib.request
 from typing import Callable, Protocol, Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
-from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
+from minigpt4_jax.generate.answers import fill_batch, generate_answers
+from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template, postprocess
+from minigpt4_jax.generate.conversation import Conversation, Template
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
 from minigpt4_jax.models.llama import Llama
+from minigpt4_jax.prompting import tokenize_text
 
 FIX_PROMPT = (
     'Fix the error in the given paragraph. Remove any repeating sentences, meaningless '
@@ -75,9 +76,8 @@ class GeneratorFixer:
                batch_size: int, buckets: Sequence[int] = DEFAULT_BUCKETS):
     self.tokenizer, self.config, self.batch_size = tokenizer, config, batch_size
     self.template = dataclasses.replace(template, system='')
-    self.buckets = tuple(buckets)
     stops = StopTables.build(tokenizer, template.stop_strings, llm.cfg.vocab_size)
-    self.generator = Generator(llm, stops=stops, buckets=self.buckets)
+    self.generator = Generator(llm, stops=stops, buckets=buckets)
 
   def prompt(self, paragraph: str) -> str:
     conversation = Conversation(self.template)
@@ -89,15 +89,13 @@ class GeneratorFixer:
     n = len(paragraphs)
     if not 0 < n <= self.batch_size:
       raise ValueError(f'need 1..{self.batch_size} paragraphs, got {n}')
-    rows = list(paragraphs) + [paragraphs[-1]] * (self.batch_size - n)
-    bos = [self.tokenizer.bos_token_id]
-    ids = [bos + self.tokenizer(self.prompt(p), add_special_tokens=False).input_ids for p in rows]
-    # Padding ids are masked out; 0 only has to be a valid embedding row.
-    ids_bt, mask_bt = left_pad(ids, bucket_length(max(map(len, ids)), self.buckets), pad_id=0)
-    embeds = embed_program(self.generator.graphdef, self.generator.params, jnp.asarray(ids_bt))
-    out = self.generator.generate(embeds, jnp.asarray(mask_bt), self.config)
-    texts = [postprocess(self.tokenizer.decode(t, skip_special_tokens=True),
-                         self.template.stop_strings) for t in out.sequences()[:n]]
+    # A text-only prompt: any '<ImageHere>' in a description stays text.
+    ids = [[self.tokenizer.bos_token_id] + tokenize_text(self.tokenizer, self.prompt(p))
+           for p in fill_batch(paragraphs, self.batch_size)]
+    texts = generate_answers(
+        self.generator, self.tokenizer, ids,
+        lambda ids_bt: embed_program(self.generator.graphdef, self.generator.params, ids_bt),
+        self.config, self.template.stop_strings)[:n]
     return [FixResult(text=t) if t else FixResult(error='the LLM answered nothing')
             for t in texts]
 

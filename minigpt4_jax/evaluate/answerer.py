@@ -16,20 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
+from minigpt4_jax.generate.answers import fill_batch, generate_answers
+from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.chat import (ImageLike, encode_program, image_aspect, preprocess,
                                          splice_program)
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template, postprocess
+from minigpt4_jax.generate.conversation import Conversation, Template
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
 from minigpt4_jax.models import MiniGPT4
 from minigpt4_jax.prompting import tokenize_with_image
-
-
-def fill_batch(rows: list, size: int) -> list:
-  """``rows`` with the last repeated up to ``size``: every call has one batch shape."""
-  return [*rows] + [rows[-1]] * (size - len(rows))
 
 
 def conversation_prompt(template: Template, message: str) -> str:
@@ -81,9 +77,7 @@ class Answerer:
     """One generation call: row b answers the rendered conversation ``prompts[b]``
     (with its image placeholder) about image b."""
     ids = [tokenize_with_image(self.tokenizer, p, self.num_image_tokens) for p in prompts]
-    # Padding ids are masked out; 0 only has to be a valid embedding row.
-    ids_bt, mask_bt = left_pad(ids, bucket_length(max(map(len, ids)), self.buckets), pad_id=0)
-    embeds = splice_program(self.graphdef, self.params, jnp.asarray(ids_bt), image_embeds_bqd)
-    out = self.generator.generate(embeds, jnp.asarray(mask_bt), config or self.config, seed)
-    return [postprocess(self.tokenizer.decode(tokens, skip_special_tokens=True),
-                        self.template.stop_strings) for tokens in out.sequences()]
+    return generate_answers(
+        self.generator, self.tokenizer, ids,
+        lambda ids_bt: splice_program(self.graphdef, self.params, ids_bt, image_embeds_bqd),
+        config or self.config, self.template.stop_strings, seed)
