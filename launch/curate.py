@@ -27,14 +27,13 @@ import argparse
 import dataclasses
 import pathlib
 import sys
-from typing import TextIO
 
 from minigpt4_jax.curate.describe import CONTINUE_BELOW, Describer
 from minigpt4_jax.curate.fixers import EndpointConfig, GeneratorFixer, OpenAIFixer
 from minigpt4_jax.curate.pipeline import curate, folder_items, shard_items
 from minigpt4_jax.curate.rules import load_rules
 from minigpt4_jax.curate.store import check_settings
-from minigpt4_jax.generate.chat import default_dtype
+from minigpt4_jax.generate.chat import default_dtype, default_template
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import TEMPLATES, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -89,10 +88,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _template(model, name: str | None):
-  return get_template(name or ('llama2' if model.cfg.qformer is None else 'vicuna_v0'))
+  return get_template(name or default_template(model))
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> dict[str, int]:
+def main(argv: list[str] | None = None) -> dict[str, int]:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   items = folder_items(args.images) if args.images else shard_items(args.shards)
   items = items[:args.limit]
@@ -120,13 +119,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> dict[str, i
         args.batch_size)
   counts = curate(items, args.out, describer, fixer, rules, batch_size=args.batch_size,
                   progress=not args.no_progress)
-  out.write(f'{len(items)} images -> {args.out}: ' +
-            ', '.join(f'{n} {status}' for status, n in counts.items()) + '\n')
+  print(f'{len(items)} images -> {args.out}: ' +
+        ', '.join(f'{n} {status}' for status, n in counts.items()))
   if counts['failed'] or counts['pending']:
-    out.write('some fixes failed (see review.jsonl "error"); rerun the same command to retry '
-              'them\n')
+    print('some fixes failed (see review.jsonl "error"); rerun the same command to retry them')
   if not counts['kept']:
-    out.write('nothing was kept: filter_cap.json has no annotations to train on\n')
+    print('nothing was kept: filter_cap.json has no annotations to train on')
   return counts
 
 
