@@ -25,7 +25,7 @@ from minigpt4_jax.curate.fixers import Fixer
 from minigpt4_jax.curate.output import ORIGINALS, write_outputs
 from minigpt4_jax.curate.rules import Rule
 from minigpt4_jax.curate.store import ItemState, Store
-from minigpt4_jax.data.sources import IMAGE_EXTENSIONS, TarShardSource
+from minigpt4_jax.data.sources import IMAGE_EXTENSIONS, TarShardSource, read_member
 
 # image paths -> their descriptions (``Describer`` or a stand-in)
 DescribeFn = Callable[[Sequence[pathlib.Path]], list[Description]]
@@ -66,15 +66,6 @@ def folder_items(directory: str | pathlib.Path) -> list[Item]:
   return _unique([Item(_safe_id(p.stem), str(p), p.read_bytes) for p in paths], str(directory))
 
 
-def _read_member(path: str, offset: int, size: int) -> bytes:
-  with open(path, 'rb') as f:
-    f.seek(offset)
-    data = f.read(size)
-  if len(data) != size:
-    raise EOFError(f'{path}: member truncated, {len(data)} of {size} bytes')
-  return data
-
-
 def shard_items(patterns: str | Sequence[str]) -> list[Item]:
   """The images of webdataset shards (captions are not needed), in shard order."""
   source = TarShardSource(patterns)
@@ -82,7 +73,7 @@ def shard_items(patterns: str | Sequence[str]) -> list[Item]:
   for s in source.samples:
     shard = source.shards[s.shard]
     items.append(Item(_safe_id(s.key), f'{shard}:{s.key}',
-                      lambda path=shard, m=s.image: _read_member(path, m.offset, m.size)))
+                      lambda path=shard, m=s.image: read_member(path, m)))
   return _unique(items, str(patterns))
 
 

@@ -104,7 +104,8 @@ def index_shard(path: str, shard_id: int) -> tuple[list[_Sample], int]:
   return samples, missing_image
 
 
-def _read(path: str, member: _Member) -> bytes:
+def read_member(path: str, member: _Member) -> bytes:
+  """A tar member's bytes, by the offset the index recorded (one seek)."""
   with open(path, 'rb') as f:
     f.seek(member.offset)
     data = f.read(member.size)
@@ -152,8 +153,8 @@ class TarShardSource:
     try:
       if sample.text is None:
         raise ValueError('no caption (.txt or .json)')
-      record['text'] = _caption(_read(shard, sample.text), sample.text_kind)
-      record['image_bytes'] = _read(shard, sample.image)
+      record['text'] = _caption(read_member(shard, sample.text), sample.text_kind)
+      record['image_bytes'] = read_member(shard, sample.image)
     except (OSError, EOFError, ValueError) as err:  # UnicodeDecodeError, JSONDecodeError included
       record['error'] = f'{type(err).__name__}: {err}'
     return record
