@@ -19,6 +19,7 @@ import orbax.checkpoint as ocp
 import torch
 
 from minigpt4_jax import checkpoint
+from minigpt4_jax.atomic import write_atomically
 from minigpt4_jax.convert.assign import ConversionError, param_table
 from minigpt4_jax.models import MiniGPT4
 from minigpt4_jax.models.llava_config import PRESETS as LLAVA_PRESETS
@@ -100,13 +101,4 @@ def export_projector(params: Mapping[str, np.ndarray] | MiniGPT4,
   if isinstance(params, MiniGPT4):
     params = {p: np.asarray(v[...]) for p, v in param_table(params.projector).items()}
   state = llava_state(params) if llava else minigpt4_state(params)
-  out_path = pathlib.Path(out_path)
-  tmp = out_path.with_name(f'.{out_path.name}.partial-{os.getpid()}')
-  try:
-    with open(tmp, 'wb') as f:
-      torch.save(state, f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, out_path)  # never a half-written file under the final name
-  finally:
-    tmp.unlink(missing_ok=True)
+  write_atomically(out_path, lambda f: torch.save(state, f))

@@ -21,6 +21,7 @@ import pathlib
 import shutil
 from typing import Sequence
 
+from minigpt4_jax.atomic import write_text_atomically
 from minigpt4_jax.curate.rules import Rule, first_match
 from minigpt4_jax.curate.store import ItemState
 
@@ -40,12 +41,6 @@ def review_row(state: ItemState, rules: Sequence[Rule]) -> dict[str, str]:
     status = 'failed' if state.stage == 'fix_failed' else 'pending'
   return {'id': state.id, 'where': state.where, 'raw': state.raw, 'continued': state.continued,
           'fixed': state.fixed, 'status': status, 'rule': rule, 'error': state.error}
-
-
-def write_atomic(path: pathlib.Path, text: str) -> None:
-  tmp = path.with_name(path.name + '.tmp')
-  tmp.write_text(text, encoding='utf-8')
-  os.replace(tmp, path)
 
 
 def _sync_images(out_dir: pathlib.Path, kept: Sequence[str]) -> None:
@@ -106,10 +101,10 @@ def write_outputs(out_dir: pathlib.Path, states: Sequence[ItemState],
   rows = [review_row(s, rules) for s in states]
   kept = [r for r in rows if r['status'] == 'kept']
   _sync_images(out_dir, [r['id'] for r in kept])
-  write_atomic(out_dir / 'review.jsonl',
+  write_text_atomically(out_dir / 'review.jsonl',
                ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
-  write_atomic(out_dir / 'review.html', review_html(rows))
+  write_text_atomically(out_dir / 'review.html', review_html(rows))
   annotations = [{'image_id': r['id'], 'caption': r['fixed']} for r in kept]
-  write_atomic(out_dir / 'filter_cap.json',
+  write_text_atomically(out_dir / 'filter_cap.json',
                json.dumps({'annotations': annotations}, ensure_ascii=False, indent=1) + '\n')
   return rows

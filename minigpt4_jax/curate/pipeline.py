@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
-import os
 import pathlib
 import re
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -20,6 +19,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 from PIL import Image
 from tqdm import tqdm
 
+from minigpt4_jax.atomic import write_atomically
 from minigpt4_jax.curate.describe import Description
 from minigpt4_jax.curate.fixers import Fixer
 from minigpt4_jax.curate.output import ORIGINALS, write_outputs
@@ -81,12 +81,10 @@ def save_original(data: bytes, path: pathlib.Path) -> None:
   """The image as a JPEG (as bytes if it is one already); raises if it does not decode."""
   image = Image.open(io.BytesIO(data))
   image.load()
-  tmp = path.with_name(path.name + '.tmp')
   if image.format == 'JPEG' and image.mode == 'RGB':
-    tmp.write_bytes(data)
+    write_atomically(path, lambda f: f.write(data))
   else:
-    image.convert('RGB').save(tmp, 'JPEG', quality=95)
-  os.replace(tmp, path)
+    write_atomically(path, lambda f: image.convert('RGB').save(f, 'JPEG', quality=95))
 
 
 def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 from typing import Any, Callable
 
 import numpy as np
 import tqdm
 
+from minigpt4_jax.atomic import write_atomically, write_text_atomically
 from minigpt4_jax.data.transforms import DecodeSample, normalize
 
 MANIFEST = 'manifest.json'
@@ -39,15 +39,6 @@ EncodeFn = Callable[[np.ndarray], np.ndarray]
 
 def shard_paths(directory: pathlib.Path, shard: int) -> tuple[pathlib.Path, pathlib.Path]:
   return directory / f'shard-{shard:05d}.npy', directory / f'shard-{shard:05d}.json'
-
-
-def _write_atomically(path: pathlib.Path, write: Callable[[Any], None], mode: str = 'wb') -> None:
-  tmp = path.with_name(path.name + '.tmp')
-  with open(tmp, mode) as f:
-    write(f)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,9 +103,9 @@ def write_cache(source, directory: str | pathlib.Path, encode: EncodeFn, *, imag
         if features is None:
           raise ValueError(f'{source!r}: rows {rows.start}..{rows.stop - 1} hold no readable '
                            f'sample; nothing to cache for shard {shard}')
-        _write_atomically(features_path, lambda f: np.save(f, features.astype(dtype)))
+        write_atomically(features_path, lambda f: np.save(f, features.astype(dtype)))
         entry = {'texts': texts, 'skipped': bad}
-        _write_atomically(texts_path, lambda f: f.write(json.dumps(entry)), mode='w')
+        write_text_atomically(texts_path, json.dumps(entry))
         written += len(texts)
         skipped += bad
       shards.append({'samples': len(entry['texts']), 'skipped': entry['skipped']})
@@ -124,8 +115,7 @@ def write_cache(source, directory: str | pathlib.Path, encode: EncodeFn, *, imag
               'skipped': sum(s['skipped'] for s in shards), 'source_rows': len(source),
               'shard_size': shard_size, 'shards': shards, 'feature_shape': list(first.shape[1:]),
               'dtype': dtype, 'provenance': provenance or {}}
-  _write_atomically(directory / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=2)),
-                    mode='w')
+  write_text_atomically(directory / MANIFEST, json.dumps(manifest, indent=2))
   return CacheStats(written=written, skipped=skipped, reused=reused)
 
 

@@ -8,6 +8,8 @@ import pathlib
 import jax
 from tensorboardX import SummaryWriter
 
+from minigpt4_jax.atomic import write_text_atomically
+
 
 class MetricsWriter:
   """Appends one JSON object per logged step; only process 0 writes."""
@@ -42,6 +44,4 @@ def drop_logged_after(workdir: str | pathlib.Path, step: int) -> None:
     return
   kept = [line for line in path.read_text(encoding='utf-8').splitlines()
           if line.strip() and json.loads(line)['step'] <= step]
-  tmp = path.with_suffix('.jsonl.tmp')
-  tmp.write_text(''.join(line + '\n' for line in kept), encoding='utf-8')
-  tmp.replace(path)
+  write_text_atomically(path, ''.join(line + '\n' for line in kept))
