@@ -22,7 +22,7 @@ from minigpt4_jax.generate.chat import ImageLike, default_dtype, default_templat
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import get_template
 from minigpt4_jax.models import MiniGPT4
-from minigpt4_jax.prompting import tokenize_with_image
+from minigpt4_jax.prompting import tokenize_text, tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.model_init import load_trained
 
@@ -54,12 +54,10 @@ class HarnessModel:
 
   def __init__(self, model: MiniGPT4, tokenizer, template: str, batch_size: int = 1,
                buckets: Sequence[int] = DEFAULT_BUCKETS):
-    self.tokenizer, self.batch_size, self.buckets = tokenizer, batch_size, tuple(buckets)
-    self.template = get_template(template)
-    self.num_image_tokens = model.cfg.num_image_tokens
-    self.graphdef, self.params = nnx.split(model)
-    greedy = GenerationConfig(do_sample=False)
-    self.answerer = Answerer(model, tokenizer, self.template, greedy, batch_size, self.buckets)
+    self.batch_size = batch_size
+    # Holds the split model, tokenizer and template that log-likelihoods use too.
+    self.answerer = Answerer(model, tokenizer, get_template(template),
+                             GenerationConfig(do_sample=False), batch_size, buckets)
 
   @classmethod
   def load(cls, ckpt: str | pathlib.Path, template: str | None = None, batch_size: int = 1,
@@ -86,18 +84,19 @@ class HarnessModel:
   def loglikelihood(self, image: ImageLike, message: str, continuation: str) -> tuple[float, bool]:
     """(log p(continuation | image, message as the human turn), whether greedy decoding
     would produce exactly the continuation's tokens)."""
-    prompt = tokenize_with_image(self.tokenizer, conversation_prompt(self.template, message),
-                                 self.num_image_tokens)
-    target = self.tokenizer(continuation, add_special_tokens=False)['input_ids']
+    a = self.answerer
+    prompt = tokenize_with_image(a.tokenizer, conversation_prompt(a.template, message),
+                                 a.num_image_tokens)
+    target = tokenize_text(a.tokenizer, continuation)
     if not target:
       raise ValueError(f'continuation {continuation!r} has no tokens')
     ids = prompt + target
-    length = bucket_length(len(ids), self.buckets)
+    length = bucket_length(len(ids), a.buckets)
     ids_bt = np.zeros((1, length), np.int32)  # right padding: masked, never scored
     ids_bt[0, :len(ids)] = ids
     mask_bt = np.arange(length)[None] < len(ids)
-    pixels = preprocess(image, self.answerer.image_size, self.answerer.image_aspect)[None]
-    token_logp, greedy = next_token_logprobs(self.graphdef, self.params, jnp.asarray(ids_bt),
+    pixels = preprocess(image, a.image_size, a.image_aspect)[None]
+    token_logp, greedy = next_token_logprobs(a.graphdef, a.params, jnp.asarray(ids_bt),
                                              jnp.asarray(pixels), jnp.asarray(mask_bt))
     scored = slice(len(prompt) - 1, len(ids) - 1)  # position t-1 predicts token t
     return float(jnp.sum(token_logp[0, scored])), bool(jnp.all(greedy[0, scored]))

@@ -64,10 +64,11 @@ def test_loglikelihood_against_the_unpadded_forward(harness, images):
   message, continuation = 'What is this?', ' a grey cat on a mat'
   logp, greedy = harness.loglikelihood(images[0], message, continuation)
 
-  prompt = tokenize_with_image(harness.tokenizer, conversation_prompt(harness.template, message),
-                               harness.num_image_tokens)
-  target = harness.tokenizer(continuation, add_special_tokens=False)['input_ids']
-  model = nnx.merge(harness.graphdef, harness.params)  # unpadded, through the model's forward
+  a = harness.answerer
+  prompt = tokenize_with_image(a.tokenizer, conversation_prompt(a.template, message),
+                               a.num_image_tokens)
+  target = a.tokenizer(continuation, add_special_tokens=False)['input_ids']
+  model = nnx.merge(a.graphdef, a.params)  # unpadded, through the model's forward
   ids = np.asarray([prompt + target])
   logits = np.asarray(model(ids, preprocess(images[0], harness.answerer.image_size)[None]), np.float64)[0]
   logz = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
@@ -78,8 +79,8 @@ def test_loglikelihood_against_the_unpadded_forward(harness, images):
 
   # The model's own greedy continuation is greedy, and at least as likely.
   first = int(logits[len(prompt) - 1].argmax())
-  own = harness.tokenizer.decode([first])
-  if harness.tokenizer(own, add_special_tokens=False)['input_ids'] == [first]:
+  own = a.tokenizer.decode([first])
+  if a.tokenizer(own, add_special_tokens=False)['input_ids'] == [first]:
     own_logp, own_greedy = harness.loglikelihood(images[0], message, own)
     assert own_greedy and own_logp >= logits[len(prompt) - 1, target[0]] - logz[len(prompt) - 1]
 
