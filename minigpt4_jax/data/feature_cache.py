@@ -60,7 +60,7 @@ def _encode_shard(source, rows: range, decode: DecodeSample, encode: EncodeFn,
       images.clear()
 
   for row in rows:
-    sample = decode.random_map(source[row], np.random.default_rng(row))  # no augmentation: unused
+    sample = decode.random_map(source[row], None)  # no augmentation: no randomness
     progress.update(1)
     if not sample['ok']:
       skipped += 1

@@ -23,14 +23,14 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID
-from minigpt4_jax.train.text import BatchEncoder, TextLayout, batch_arrays, padded_length
+from minigpt4_jax.train.text import (BatchEncoder, TextLayout, batch_arrays, fixed_length,
+                                     pad_token_id, padded_length)
 
 IMAGE_TOKEN = '<image>'
 VICUNA_V1_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
                     "The assistant gives helpful, detailed, and polite answers to the human's "
                     "questions.")
 TEMPLATES = ('plain', 'v1')
-_LENGTH_MULTIPLE = 8
 _ROLES = {'human': 'USER', 'gpt': 'ASSISTANT'}
 
 Span = tuple[int, int]
@@ -119,8 +119,8 @@ class ConversationEncoder:
       raise ValueError('LLaVA targets need token offsets: load a fast tokenizer')
     self.tokenizer = tokenizer
     self.layout = layout
-    self.length = -(-layout.max_len // _LENGTH_MULTIPLE) * _LENGTH_MULTIPLE
-    self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    self.length = fixed_length(layout.max_len)
+    self.pad_id = pad_token_id(tokenizer)
 
   @property
   def num_prompts(self) -> int:

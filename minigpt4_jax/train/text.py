@@ -33,6 +33,16 @@ class TextLayout:
   pad_multiple: int = 0          # 0: every batch at the maximum length
 
 
+def fixed_length(longest: int) -> int:
+  """An encoder's fixed length: ``longest`` rounded up to a multiple of 8."""
+  return -(-longest // _LENGTH_MULTIPLE) * _LENGTH_MULTIPLE
+
+
+def pad_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
+  """The id padding is written with (LLaMA tokenizers often have none: EOS then)."""
+  return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def padded_length(longest: int, max_length: int, pad_multiple: int) -> int:
   """A batch's length: the fixed maximum, or (``pad_multiple`` > 0) its longest row
   rounded up to the multiple, capped at the maximum."""
@@ -71,8 +81,8 @@ class BatchEncoder:
     self.prompts = [tokenize_with_image(tokenizer, p, layout.num_image_tokens)
                     for p in self.prompt_texts(layout)]
     longest = max(len(p) for p in self.prompts) + layout.max_txt_len
-    self.length = -(-longest // _LENGTH_MULTIPLE) * _LENGTH_MULTIPLE
-    self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    self.length = fixed_length(longest)
+    self.pad_id = pad_token_id(tokenizer)
 
   @staticmethod
   def prompt_texts(layout: TextLayout) -> list[str]:
