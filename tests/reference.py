@@ -118,3 +118,22 @@ def prompt_ids(cfg: MiniGPT4Config, batch: int) -> np.ndarray:
   image = np.full((batch, cfg.num_image_tokens), IMAGE_TOKEN_ID)
   bos = np.full((batch, 1), cfg.llm.bos_token_id)
   return np.concatenate([bos, before, image, after], axis=1)
+
+
+def training_batch(cfg, batch: int, length: int, image_start: int = 1,
+                   seed: int = 0) -> dict[str, np.ndarray]:
+  """A train-step batch: random tokens, BOS first, the image tokens at ``image_start``,
+  rows of random lengths right-padded to ``length``, every token after the image
+  supervised; random pixels (``cfg`` is a MiniGPT-4 or LLaVA config)."""
+  rng = np.random.default_rng(seed)
+  first_target = image_start + cfg.num_image_tokens
+  ids = rng.integers(3, cfg.llm.vocab_size, size=(batch, length)).astype(np.int32)
+  ids[:, 0] = cfg.llm.bos_token_id
+  ids[:, image_start:first_target] = IMAGE_TOKEN_ID
+  lengths = rng.integers(first_target + 3, length + 1, size=batch)
+  attention = (np.arange(length)[None] < lengths[:, None]).astype(np.int32)
+  target = attention.astype(np.float32)
+  target[:, :first_target] = 0
+  size = cfg.vision.image_size
+  return {'image': rng.normal(size=(batch, size, size, 3)).astype(np.float32),
+          'input_ids': ids, 'attention_mask': attention, 'target_mask': target}

@@ -12,12 +12,12 @@ from flax import nnx
 
 from minigpt4_jax import sharding
 from minigpt4_jax.convert.assign import path_str
-from minigpt4_jax.models import IMAGE_TOKEN_ID
 from minigpt4_jax.models.llava import LLaVA
 from minigpt4_jax.train.lora import LoRALinear, apply_lora
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
 from minigpt4_jax.train.trainable import split_trainable
+from tests import reference
 from tests.llava import reference as llava_ref
 
 B, T = 8, 32
@@ -35,18 +35,8 @@ def _train_cfg(**overrides) -> ml_collections.ConfigDict:
 
 
 def _batch(cfg, seed=0) -> dict[str, np.ndarray]:
-  rng = np.random.default_rng(seed)
-  q = cfg.num_image_tokens
-  ids = rng.integers(3, cfg.llm.vocab_size, size=(B, T)).astype(np.int32)
-  ids[:, 0] = cfg.llm.bos_token_id
-  ids[:, 2:2 + q] = IMAGE_TOKEN_ID
-  lengths = rng.integers(2 + q + 3, T + 1, size=B)
-  attention = (np.arange(T)[None] < lengths[:, None]).astype(np.int32)
-  target = attention.astype(np.float32)
-  target[:, :2 + q] = 0
-  image = rng.normal(size=(B, cfg.vision.image_size, cfg.vision.image_size, 3))
-  return {'image': image.astype(np.float32), 'input_ids': ids, 'attention_mask': attention,
-          'target_mask': target}
+  """BOS, one text token, the image, then text."""
+  return reference.training_batch(cfg, B, T, image_start=2, seed=seed)
 
 
 def _flat(state) -> dict[str, np.ndarray]:

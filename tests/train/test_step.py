@@ -30,20 +30,7 @@ def _train_cfg(**overrides) -> ml_collections.ConfigDict:
 
 
 def _batch(cfg, seed=0) -> dict[str, jnp.ndarray]:
-  rng = np.random.default_rng(seed)
-  q = cfg.num_image_tokens
-  ids = rng.integers(3, cfg.llm.vocab_size, size=(B, T)).astype(np.int32)
-  ids[:, 0] = cfg.llm.bos_token_id
-  ids[:, 1:1 + q] = IMAGE_TOKEN_ID
-  lengths = rng.integers(1 + q + 3, T + 1, size=B)
-  attention = (np.arange(T)[None] < lengths[:, None]).astype(np.int32)
-  target = attention.astype(np.float32)
-  target[:, :1 + q] = 0
-  return {
-      'image': jnp.asarray(rng.normal(size=(B, 224, 224, 3)).astype(np.float32)),
-      'input_ids': jnp.asarray(ids), 'attention_mask': jnp.asarray(attention),
-      'target_mask': jnp.asarray(target),
-  }
+  return {k: jnp.asarray(v) for k, v in reference.training_batch(cfg, B, T, seed=seed).items()}
 
 
 def _model(cfg=None, seed=0) -> MiniGPT4:
