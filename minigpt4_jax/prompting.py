@@ -13,6 +13,10 @@ from transformers import PreTrainedTokenizerBase
 from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID
 
 IMAGE_PLACEHOLDER = '<ImageHere>'
+# LLaVA's conv_vicuna_v1 system message: its stage-2 training text and its chat template.
+VICUNA_V1_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                    "The assistant gives helpful, detailed, and polite answers to the human's "
+                    "questions.")
 
 
 def tokenize_with_image(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from minigpt4_jax.generate.stop_strings import cut_at_stop
-from minigpt4_jax.prompting import IMAGE_PLACEHOLDER
-from minigpt4_jax.train.llava_text import VICUNA_V1_SYSTEM
+from minigpt4_jax.prompting import IMAGE_PLACEHOLDER, VICUNA_V1_SYSTEM
 
 SYSTEM = ('Give the following image: <Img>ImageContent</Img>. You will be able to see the '
           'image once I provide it to you. Please answer my questions.')

@@ -23,13 +23,11 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID
+from minigpt4_jax.prompting import VICUNA_V1_SYSTEM
 from minigpt4_jax.train.text import (BatchEncoder, TextLayout, batch_arrays, fixed_length,
                                      pad_token_id, padded_length)
 
 IMAGE_TOKEN = '<image>'
-VICUNA_V1_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
-                    "The assistant gives helpful, detailed, and polite answers to the human's "
-                    "questions.")
 TEMPLATES = ('plain', 'v1')
 _ROLES = {'human': 'USER', 'gpt': 'ASSISTANT'}
 

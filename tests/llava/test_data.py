@@ -12,7 +12,8 @@ from minigpt4_jax.data.llava_demo import llava_demo_paths
 from minigpt4_jax.data.pipeline import make_train_iterator
 from minigpt4_jax.models import IMAGE_TOKEN_ID
 from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.llava_text import ConversationEncoder, ConversationLayout, VICUNA_V1_SYSTEM
+from minigpt4_jax.prompting import VICUNA_V1_SYSTEM
+from minigpt4_jax.train.llava_text import ConversationEncoder, ConversationLayout
 from minigpt4_jax.train.model_init import TINY_TOKENIZER
 
 TWO_TURNS = [
