@@ -56,17 +56,17 @@ def num_heads(width: int, rule: HeadRule, override: int | None, source: str) -> 
   return width // rule.head_dim
 
 
-def _indices(shapes: Shapes, pattern: str) -> list[int]:
+def matching_indices(shapes: Shapes, pattern: str) -> list[int]:
   return sorted({int(m.group(1)) for k in shapes if (m := re.fullmatch(pattern, k))})
 
 
-def _need(shapes: Shapes, key: str, source: str) -> tuple[int, ...]:
+def required_shape(shapes: Shapes, key: str, source: str) -> tuple[int, ...]:
   if key not in shapes:
     raise ConversionError(f'{source}: missing key {key!r}')
   return shapes[key]
 
 
-def _consecutive(indices: list[int], what: str, source: str) -> int:
+def consecutive_count(indices: list[int], what: str, source: str) -> int:
   if not indices or indices != list(range(len(indices))):
     raise ConversionError(f'{source}: {what} are missing or not numbered 0..N-1: {indices}')
   return len(indices)
@@ -76,11 +76,11 @@ def _eva(shapes: Shapes, source: str, names: dict[str, str], depth: int,
          heads: int) -> EvaVitConfig:
   """The ViT from its tensors: width from the CLS token, image size from the number
   of position embeddings, MLP width from the first block's fc1."""
-  width = _need(shapes, names['cls'], source)[-1]
-  patch = _need(shapes, names['patch'], source)[-1]
-  grid = math.isqrt(_need(shapes, names['pos'], source)[1] - 1)  # minus CLS
+  width = required_shape(shapes, names['cls'], source)[-1]
+  patch = required_shape(shapes, names['patch'], source)[-1]
+  grid = math.isqrt(required_shape(shapes, names['pos'], source)[1] - 1)  # minus CLS
   return EvaVitConfig(image_size=grid * patch, patch_size=patch, width=width, depth=depth,
-                      num_heads=heads, mlp_dim=_need(shapes, names['fc1'], source)[0])
+                      num_heads=heads, mlp_dim=required_shape(shapes, names['fc1'], source)[0])
 
 
 def eva_from_lavis(shapes: Shapes, source: str, heads: int | None) -> tuple[EvaVitConfig, int]:
@@ -89,10 +89,10 @@ def eva_from_lavis(shapes: Shapes, source: str, heads: int | None) -> tuple[EvaV
   MiniGPT-4 builds one block fewer than the file holds: BLIP-2 reads EVA-CLIP-g's
   second-to-last layer, so the 40th block is loaded nowhere (``strict=False``).
   """
-  blocks = _consecutive(_indices(shapes, r'blocks\.(\d+)\..*'), 'ViT blocks', source)
+  blocks = consecutive_count(matching_indices(shapes, r'blocks\.(\d+)\..*'), 'ViT blocks', source)
   if blocks < 2:
     raise ConversionError(f'{source}: {blocks} ViT block(s); MiniGPT-4 drops the last of >= 2')
-  width = _need(shapes, 'cls_token', source)[-1]
+  width = required_shape(shapes, 'cls_token', source)[-1]
   names = dict(cls='cls_token', patch='patch_embed.proj.weight', pos='pos_embed',
                fc1='blocks.0.mlp.fc1.weight')
   return _eva(shapes, source, names, blocks - 1, num_heads(width, EVA_HEADS, heads, source)), blocks
@@ -106,8 +106,8 @@ def eva_from_hf(shapes: Shapes, hf_vision: dict, source: str) -> EvaVitConfig:
   with): transformers configs have carried 1e-5 or 1e-6 across versions (SPEC §11).
   """
   prefix = 'vision_model.'
-  layers = _consecutive(_indices(shapes, r'vision_model\.encoder\.layers\.(\d+)\..*'),
-                        'ViT layers', source)
+  layers = consecutive_count(
+      matching_indices(shapes, r'vision_model\.encoder\.layers\.(\d+)\..*'), 'ViT layers', source)
   names = dict(cls=prefix + 'embeddings.class_embedding',
                patch=prefix + 'embeddings.patch_embedding.weight',
                pos=prefix + 'embeddings.position_embedding',
@@ -119,24 +119,24 @@ def _qformer(shapes: Shapes, source: str, prefix: str, attention: str, heads: in
              **hf) -> QFormerConfig:
   """The Q-Former from its tensors: layers and cross-attention layers from the keys
   present, the query count from ``query_tokens``."""
-  _, num_query, hidden = _need(shapes, 'query_tokens', source)
+  _, num_query, hidden = required_shape(shapes, 'query_tokens', source)
   layer = re.escape(prefix) + r'(\d+)\.'
-  layers = _consecutive(_indices(shapes, layer + r'.*'), 'Q-Former layers', source)
-  cross = _indices(shapes, layer + r'crossattention\..*')
+  layers = consecutive_count(matching_indices(shapes, layer + r'.*'), 'Q-Former layers', source)
+  cross = matching_indices(shapes, layer + r'crossattention\..*')
   if not cross:
     raise ConversionError(f'{source}: no Q-Former cross-attention under {prefix!r}')
   return QFormerConfig(
       hidden=hidden, num_layers=layers,
       num_heads=heads,
-      mlp_dim=_need(shapes, f'{prefix}0.intermediate_query.dense.weight', source)[0],
-      encoder_width=_need(shapes, f'{prefix}{cross[0]}.crossattention.{attention}.key.weight',
-                          source)[1],
+      mlp_dim=required_shape(shapes, f'{prefix}0.intermediate_query.dense.weight', source)[0],
+      encoder_width=required_shape(
+          shapes, f'{prefix}{cross[0]}.crossattention.{attention}.key.weight', source)[1],
       cross_attention_layers=tuple(cross), num_query_tokens=num_query, **hf)
 
 
 def qformer_from_lavis(shapes: Shapes, source: str, heads: int | None) -> QFormerConfig:
   """The Q-Former of a ``blip2_pretrained_flant5xxl.pth``-style state dict."""
-  hidden = _need(shapes, 'query_tokens', source)[-1]
+  hidden = required_shape(shapes, 'query_tokens', source)[-1]
   return _qformer(shapes, source, 'Qformer.bert.encoder.layer.', 'self',
                   num_heads(hidden, BERT_HEADS, heads, source))
 
@@ -158,7 +158,7 @@ def llama_from_dir(directory: pathlib.Path) -> LlamaConfig:
 def check_projector(shapes: Shapes, cfg: MiniGPT4Config, source: str) -> None:
   """``llama_proj.weight`` [out, in] says which variant the projector was trained for:
   in = the Q-Former width (Vicuna MiniGPT-4) or 4 x the ViT width (Llama-2, no Q-Former)."""
-  found = _need(shapes, 'llama_proj.weight', source)
+  found = required_shape(shapes, 'llama_proj.weight', source)
   expected = (cfg.llm.hidden, cfg.projector_in)
   if found == expected:
     return

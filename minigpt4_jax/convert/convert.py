@@ -26,7 +26,7 @@ from minigpt4_jax import checkpoint
 from minigpt4_jax.convert import architecture, tables
 from minigpt4_jax.convert.assign import ConversionError, ParamSlots, map_tensors, param_table
 from minigpt4_jax.convert.tables import Layout
-from minigpt4_jax.convert.torch_io import iter_tensors, tensor_shapes, weight_files
+from minigpt4_jax.convert.torch_io import files_shapes, iter_tensors, tensor_shapes, weight_files
 from minigpt4_jax.models import MiniGPT4
 from minigpt4_jax.models.configs import EvaVitConfig, MiniGPT4Config, QFormerConfig
 from minigpt4_jax.models.minigpt4 import make_projector
@@ -111,7 +111,7 @@ def _hf_config(directory: pathlib.Path) -> Blip2Config:
 
 def _hf_towers(src: Sources) -> tuple[EvaVitConfig, QFormerConfig | None, list[Read]]:
   files = tuple(weight_files(src.blip2))
-  shapes = {k: s for f in files for k, s in tensor_shapes(f).items()}
+  shapes = files_shapes(files)
   config = _hf_config(src.blip2)
   vision = architecture.eva_from_hf(shapes, config.vision_config.to_dict(), str(src.blip2))
   if src.no_qformer:

@@ -24,11 +24,12 @@ from transformers import AutoConfig, LlavaConfig as HFLlavaConfig
 
 from minigpt4_jax import checkpoint
 from minigpt4_jax.convert import llava_tables
-from minigpt4_jax.convert.architecture import Shapes, _consecutive, _indices, _need, llama_from_dir
+from minigpt4_jax.convert.architecture import (Shapes, consecutive_count, llama_from_dir,
+                                               matching_indices, required_shape)
 from minigpt4_jax.convert.assign import ConversionError, param_table
 from minigpt4_jax.convert.convert import Read, write_checkpoint
 from minigpt4_jax.convert.tables import LLAMA_HF, Layout
-from minigpt4_jax.convert.torch_io import tensor_shapes, weight_files
+from minigpt4_jax.convert.torch_io import files_shapes, tensor_shapes, weight_files
 from minigpt4_jax.models.configs import LlamaConfig, ProjectorKind
 from minigpt4_jax.models.llava import LLaVA
 from minigpt4_jax.models.llava_config import ClipVitConfig, LLaVAConfig
@@ -55,17 +56,14 @@ class LLaVAPlan:
   tokenizer_files: tuple[pathlib.Path, ...]
 
 
-def _shapes(files: tuple[pathlib.Path, ...]) -> Shapes:
-  return {k: s for f in files for k, s in tensor_shapes(f).items()}
-
-
 def clip_architecture(shapes: Shapes, hf_vision: dict, select_layer: int, prefix: str,
                       source: str) -> tuple[ClipVitConfig, int]:
   """(the tower LLaVA builds, layers in the file). ``select_layer`` counts as
   transformers' ``hidden_states`` index: -2 = the second-to-last layer's output, so
   ``depth`` = layers - 1 and the last layer is left unread."""
-  layers = _consecutive(_indices(shapes, re.escape(prefix) + r'encoder\.layers\.(\d+)\..*'),
-                        'CLIP layers', source)
+  layers = consecutive_count(
+      matching_indices(shapes, re.escape(prefix) + r'encoder\.layers\.(\d+)\..*'),
+      'CLIP layers', source)
   depth = select_layer if select_layer >= 0 else layers + 1 + select_layer
   if not 1 <= depth <= layers:
     raise ConversionError(f'{source}: feature layer {select_layer} is outside the tower\'s '
@@ -74,13 +72,14 @@ def clip_architecture(shapes: Shapes, hf_vision: dict, select_layer: int, prefix
   if act not in ('quick_gelu', 'gelu'):
     raise ConversionError(f'{source}/config.json: vision hidden_act={act!r}; expected '
                           f'"quick_gelu" or "gelu"')
-  patch = _need(shapes, prefix + 'embeddings.patch_embedding.weight', source)[-1]
-  grid = math.isqrt(_need(shapes, prefix + 'embeddings.position_embedding.weight', source)[0] - 1)
+  patch = required_shape(shapes, prefix + 'embeddings.patch_embedding.weight', source)[-1]
+  positions = required_shape(shapes, prefix + 'embeddings.position_embedding.weight', source)[0]
+  grid = math.isqrt(positions - 1)  # one position per patch, plus CLS
   cfg = ClipVitConfig(
       image_size=grid * patch, patch_size=patch,
-      width=_need(shapes, prefix + 'embeddings.class_embedding', source)[-1], depth=depth,
+      width=required_shape(shapes, prefix + 'embeddings.class_embedding', source)[-1], depth=depth,
       num_heads=hf_vision['num_attention_heads'],
-      mlp_dim=_need(shapes, prefix + 'encoder.layers.0.mlp.fc1.weight', source)[0],
+      mlp_dim=required_shape(shapes, prefix + 'encoder.layers.0.mlp.fc1.weight', source)[0],
       layer_norm_eps=hf_vision.get('layer_norm_eps', 1e-5), act=act)
   return cfg, layers
 
@@ -109,7 +108,7 @@ def _llava_hf(src: LLaVASources) -> tuple[LLaVAConfig, list[Read], pathlib.Path]
     raise ConversionError(f'{where}: projector_hidden_act={hf.projector_hidden_act!r}, '
                           f'bias={hf.multimodal_projector_bias}; expected LLaVA-1.5\'s gelu with bias')
   files = tuple(weight_files(src.llava))
-  shapes = _shapes(files)
+  shapes = files_shapes(files)
   nested = 'lm_head.weight' in shapes  # see llava_tables.llava_hf
   towers = 'model.vision_tower.' if nested else 'vision_tower.'
   prefix = _vision_prefix(shapes, (towers + 'vision_model.', towers), str(src.llava))
@@ -149,7 +148,7 @@ def _pieces(src: LLaVASources) -> tuple[LLaVAConfig, list[Read], pathlib.Path]:
   hf = AutoConfig.from_pretrained(str(src.clip))
   hf_vision = getattr(hf, 'vision_config', hf).to_dict()  # CLIPModel or CLIPVisionModel
   files = tuple(weight_files(src.clip))
-  shapes = _shapes(files)
+  shapes = files_shapes(files)
   prefix = _vision_prefix(shapes, ('vision_model.', ''), str(src.clip))
   vision, layers = clip_architecture(shapes, hf_vision, src.select_layer, prefix, str(src.clip))
   clip_layout = (llava_tables.CLIP_HF

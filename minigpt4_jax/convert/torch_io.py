@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import pathlib
 import pickle
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import ml_dtypes
 import numpy as np
@@ -58,6 +58,11 @@ def _torch_state_dict(path: pathlib.Path) -> dict[str, torch.Tensor]:
   if not isinstance(obj, dict):
     raise ConversionError(f'{path}: expected a state dict, found {type(obj).__name__}')
   return obj
+
+
+def files_shapes(files: Iterable[str | pathlib.Path]) -> dict[str, tuple[int, ...]]:
+  """Key -> shape over all files of a sharded checkpoint, without reading tensor data."""
+  return {k: s for f in files for k, s in tensor_shapes(f).items()}
 
 
 def tensor_shapes(path: str | pathlib.Path) -> dict[str, tuple[int, ...]]:
