@@ -14,10 +14,10 @@ from minigpt4_jax import sharding
 from minigpt4_jax.convert.assign import path_str
 from minigpt4_jax.models.llava import LLaVA
 from minigpt4_jax.train.lora import LoRALinear, apply_lora
-from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
-from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
+from minigpt4_jax.train.step import make_loss_and_grad
 from minigpt4_jax.train.trainable import split_trainable
 from tests import reference
+from tests.sharded_steps import run_sharded_steps
 from tests.llava import reference as llava_ref
 
 B, T = 8, 32
@@ -52,19 +52,8 @@ def _model(remat: bool = False) -> LLaVA:
 
 def _steps(model, mesh, steps=2, **filter_kw):
   graphdef, trainable, frozen = split_trainable(model, **filter_kw)
-  tx, schedule = make_optimizer(_train_cfg())
-  t_sh, f_sh = sharding.state_shardings(trainable, mesh), sharding.state_shardings(frozen, mesh)
-  o_sh = optimizer_shardings(tx, trainable, t_sh, mesh)
-  trainable, frozen = jax.device_put(trainable, t_sh), jax.device_put(frozen, f_sh)
-  opt_state = jax.jit(tx.init, out_shardings=o_sh)(trainable)
-  step_fn = jax.jit(make_train_step(graphdef, tx, schedule, 1),
-                    in_shardings=(t_sh, f_sh, o_sh, None, None),
-                    out_shardings=(t_sh, o_sh, None), donate_argnums=(0, 2))
-  batch = {k: jax.device_put(v, sharding.batch_sharding(mesh, v.ndim))
-           for k, v in _batch(model.cfg).items()}
-  for i in range(steps):
-    trainable, opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(i))
-  return trainable, frozen, opt_state, metrics
+  return run_sharded_steps(graphdef, trainable, frozen, _train_cfg(), _batch(model.cfg), mesh,
+                           steps)
 
 
 def test_stage1_filter_trains_projector_only():

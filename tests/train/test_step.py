@@ -14,10 +14,11 @@ from minigpt4_jax import sharding
 from minigpt4_jax.convert import tables
 from minigpt4_jax.convert.assign import load_state_dict, path_str
 from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4, preset
-from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
+from minigpt4_jax.train.optimizer import make_optimizer
 from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
 from minigpt4_jax.train.trainable import split_trainable
 from tests import reference
+from tests.sharded_steps import run_sharded_steps
 
 B, T = 8, 24
 
@@ -150,18 +151,8 @@ def test_sharded_step_on_2x2x2_mesh_equals_single_device():
 
   mesh = sharding.make_mesh(2, 2, 2)
   graphdef, trainable, frozen = split_trainable(_model(cfg), True)
-  tx, schedule = make_optimizer(_train_cfg())
-  t_sh, f_sh = sharding.state_shardings(trainable, mesh), sharding.state_shardings(frozen, mesh)
-  o_sh = optimizer_shardings(tx, trainable, t_sh, mesh)
-  trainable, frozen = jax.device_put(trainable, t_sh), jax.device_put(frozen, f_sh)
-  opt_state = jax.jit(tx.init, out_shardings=o_sh)(trainable)
-  step_fn = jax.jit(make_train_step(graphdef, tx, schedule, 1),
-                    in_shardings=(t_sh, f_sh, o_sh, None, None),
-                    out_shardings=(t_sh, o_sh, None), donate_argnums=(0, 2))
-  batch = {k: jax.device_put(v, sharding.batch_sharding(mesh, v.ndim))
-           for k, v in _batch(cfg).items()}
-  for i in range(2):
-    trainable, opt_state, metrics = step_fn(trainable, frozen, opt_state, batch, jnp.int32(i))
+  trainable, _, _, metrics = run_sharded_steps(graphdef, trainable, frozen, _train_cfg(),
+                                               _batch(cfg), mesh, steps=2)
   # Really distributed: the fsdp/tensor axes split parameters across devices.
   assert any(len(x.sharding.device_set) == 8 and not x.sharding.is_fully_replicated
              for x in jax.tree.leaves(trainable))
