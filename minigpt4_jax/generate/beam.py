@@ -63,12 +63,6 @@ def gather_beams(x: jax.Array, index_bk: jax.Array) -> jax.Array:
   return jnp.take_along_axis(x, index, axis=1)
 
 
-def reorder_cache(cache: KVCache, rows: jax.Array) -> KVCache:
-  """The cache rows ``rows`` (int32[B*W]) in that order, as HF's ``reorder_cache``."""
-  return KVCache(k=cache.k[:, rows], v=cache.v[:, rows], slot_valid=cache.slot_valid[rows],
-                 index=cache.index)
-
-
 def top_candidates(scores_bn: jax.Array, k: int, do_sample: jax.Array,
                    key: jax.Array) -> tuple[jax.Array, jax.Array]:
   """(scores, indices) float32/int32[B, k], best first: the top k, or k drawn without
@@ -90,8 +84,7 @@ def init_state(llm: Llama, embeds_btd: jax.Array, mask_bt: jax.Array, *, num_bea
   b, t, _ = embeds_btd.shape
   w, m = num_beams, max_new_tokens
   logits_bv, cache, positions_b = prefill(llm, embeds_btd, mask_bt, t + m)
-  cache = KVCache(k=jnp.repeat(cache.k, w, axis=1), v=jnp.repeat(cache.v, w, axis=1),
-                  slot_valid=jnp.repeat(cache.slot_valid, w, axis=0), index=cache.index)
+  cache = cache.take_rows(jnp.repeat(jnp.arange(b), w))  # HF's reorder_cache, as in search
   # Only beam 0 is live at first, so the first step does not pick W copies of one token.
   first_live = jnp.where(jnp.arange(w) == 0, 0.0, _MASKED)
   return BeamState(
@@ -160,7 +153,7 @@ def search(llm: Llama, state: BeamState, knobs: sampling.Knobs, stops: StopTable
     rows = (jnp.arange(b)[:, None] * w + src_bw).reshape(-1)
     running_tokens = gather_beams(cand_tokens, keep_bw)
     logits, cache = feed(llm, running_tokens[:, :, s.step].reshape(-1), s.positions[rows],
-                         reorder_cache(s.cache, rows))
+                         s.cache.take_rows(rows))
 
     # HF's early-stop test, at the new length.
     best_running_b1 = running_scores[:, :1] / length ** knobs.length_penalty

@@ -62,8 +62,9 @@ def prefill(llm: Llama, embeds_btd: jax.Array, mask_bt: jax.Array,
   """
   cache = KVCache.empty(llm.cfg, embeds_btd.shape[0], cache_len, llm.embed_tokens.dtype)
   positions_bt = positions_from_mask(mask_bt)
-  logits_btv, cache = llm.forward_with_cache(
-      embeds_btd.astype(llm.embed_tokens.dtype), mask_bt, positions_bt, cache, last_only=True)
+  logits_btv, cache = llm(inputs_embeds=embeds_btd.astype(llm.embed_tokens.dtype),
+                          attention_mask=mask_bt, positions=positions_bt, cache=cache,
+                          first_logit=embeds_btd.shape[1] - 1)
   return logits_btv[:, -1].astype(jnp.float32), cache, positions_bt[:, -1] + 1
 
 
@@ -90,8 +91,8 @@ def feed(llm: Llama, token_b: jax.Array, positions_b: jax.Array,
          cache: KVCache) -> tuple[jax.Array, KVCache]:
   """One new token per row through the cache: (logits float32[B, V], cache)."""
   ones_b1 = jnp.ones((token_b.shape[0], 1), bool)
-  logits_b1v, cache = llm.forward_with_cache(
-      llm.embed(token_b[:, None]), ones_b1, positions_b[:, None], cache)
+  logits_b1v, cache = llm(inputs_embeds=llm.embed(token_b[:, None]), attention_mask=ones_b1,
+                          positions=positions_b[:, None], cache=cache)
   return logits_b1v[:, 0].astype(jnp.float32), cache
 
 

@@ -3,8 +3,9 @@
 RMSNorm, rotary embeddings in transformers' rotate-half layout (so the q/k
 projection weights of HF checkpoints load as they are, without the permutation
 Meta's original layout would need), SwiGLU, grouped-query attention and an untied
-output head. ``__call__`` is the plain forward; ``forward_with_cache`` runs the same
-layers against a ``KVCache`` for prefill and token-by-token decoding.
+output head. One forward serves training, prefill and decoding: ``__call__`` takes an
+optional ``KVCache`` and then returns the updated cache with the logits (as flax's
+``examples/gemma/transformer.py`` does).
 Letters as in ``layers.py``; L = cache slots.
 """
 
@@ -25,25 +26,41 @@ from minigpt4_jax.models.configs import LlamaConfig
 class KVCache:
   """Per-layer keys/values for cached decoding.
 
-  k, v: float[layers, B, L, K, H]; slot_valid: bool[B, L] marks slots that hold a real
-  (non-padding) token; index: int32[] is the next slot to write, shared by the batch
-  (prompts are left-padded so every row advances together).
+  k, v: one float[B, L, K, H] per layer (separate buffers, so a step updates each in
+  place instead of rebuilding a stacked [layers, ...] array); slot_valid: bool[B, L]
+  marks slots that hold a real (non-padding) token; index: int32[B] is each row's
+  next slot to write (rows may stand at different slots, as a server's decode slots do).
   """
 
-  k: jax.Array
-  v: jax.Array
+  k: tuple[jax.Array, ...]
+  v: tuple[jax.Array, ...]
   slot_valid: jax.Array
   index: jax.Array
 
   @classmethod
   def empty(cls, cfg: LlamaConfig, batch: int, length: int, dtype=jnp.float32) -> 'KVCache':
-    shape = (cfg.num_layers, batch, length, cfg.num_kv_heads, cfg.head_dim)
+    shape = (batch, length, cfg.num_kv_heads, cfg.head_dim)
     return cls(
-        k=jnp.zeros(shape, dtype),
-        v=jnp.zeros(shape, dtype),
+        k=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
+        v=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
         slot_valid=jnp.zeros((batch, length), bool),
-        index=jnp.zeros((), jnp.int32),
+        index=jnp.zeros((batch,), jnp.int32),
     )
+
+  def take_rows(self, rows: jax.Array) -> 'KVCache':
+    """The cache rows ``rows`` (int32[R]) in that order (beam reordering, repeats)."""
+    return KVCache(k=tuple(x[rows] for x in self.k), v=tuple(x[rows] for x in self.v),
+                   slot_valid=self.slot_valid[rows], index=self.index[rows])
+
+
+LayerCache = tuple[jax.Array, jax.Array]  # one layer's (keys, values) float[B, L, K, H]
+
+
+def write_rows(buffer_bl: jax.Array, new_bt: jax.Array, index_b: jax.Array) -> jax.Array:
+  """``buffer[b, index[b] : index[b] + T] = new[b]`` for every row (in place under jit)."""
+  def write(row, new, start):
+    return jax.lax.dynamic_update_slice_in_dim(row, new.astype(row.dtype), start, axis=0)
+  return jax.vmap(write)(buffer_bl, new_bt, index_b)
 
 
 class RMSNorm(nnx.Module):
@@ -90,16 +107,20 @@ class LlamaAttention(nnx.Module):
     self.v_proj = layers.linear(d, cfg.num_kv_heads * h, ('embed', 'kv_merged'), **kw)
     self.o_proj = layers.linear(cfg.num_heads * h, d, ('heads_merged', 'embed'), **kw)
 
-  def project_qkv(self, x_btd: jax.Array, positions_bt: jax.Array):
+  def __call__(self, x_btd: jax.Array, positions_bt: jax.Array, mask_bts: jax.Array,
+               layer_cache: LayerCache | None = None,
+               index_b: jax.Array | None = None) -> tuple[jax.Array, LayerCache | None]:
+    """Attends the T new tokens to themselves (no cache) or, with ``layer_cache``, writes
+    their keys/values at each row's ``index_b`` and attends to every cache slot."""
     cfg = self.cfg
     q = apply_rope(layers.split_heads(self.q_proj(x_btd), cfg.num_heads), positions_bt, cfg.rope_theta)
     k = apply_rope(layers.split_heads(self.k_proj(x_btd), cfg.num_kv_heads), positions_bt, cfg.rope_theta)
     v = layers.split_heads(self.v_proj(x_btd), cfg.num_kv_heads)
-    return q, k, v
-
-  def __call__(self, x_btd, positions_bt, mask_bts) -> jax.Array:
-    q, k, v = self.project_qkv(x_btd, positions_bt)
-    return self.o_proj(layers.merge_heads(layers.attention(q, k, v, mask_bts=mask_bts)))
+    if layer_cache is not None:
+      layer_cache = (write_rows(layer_cache[0], k, index_b), write_rows(layer_cache[1], v, index_b))
+      k, v = layer_cache
+    ctx = layers.attention(q, k.astype(q.dtype), v.astype(q.dtype), mask_bts=mask_bts)
+    return self.o_proj(layers.merge_heads(ctx)), layer_cache
 
 
 class LlamaMlp(nnx.Module):
@@ -124,27 +145,26 @@ class LlamaBlock(nnx.Module):
     self.post_attention_norm = RMSNorm(cfg.hidden, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
     self.mlp = LlamaMlp(cfg, **kw)
 
-  def __call__(self, x_btd, positions_bt, mask_bts) -> jax.Array:
-    x_btd = x_btd + self.attn(self.input_norm(x_btd), positions_bt, mask_bts)
-    return x_btd + self.mlp(self.post_attention_norm(x_btd))
-
-  def with_cache(self, x_btd, positions_bt, k_cache, v_cache, mask_btl, index):
-    """Writes this step's keys/values at ``index`` and attends over the whole cache."""
-    q, k, v = self.attn.project_qkv(self.input_norm(x_btd), positions_bt)
-    k_cache = jax.lax.dynamic_update_slice_in_dim(k_cache, k.astype(k_cache.dtype), index, axis=1)
-    v_cache = jax.lax.dynamic_update_slice_in_dim(v_cache, v.astype(v_cache.dtype), index, axis=1)
-    ctx = layers.attention(q, k_cache.astype(q.dtype), v_cache.astype(q.dtype), mask_bts=mask_btl)
-    x_btd = x_btd + self.attn.o_proj(layers.merge_heads(ctx))
-    return x_btd + self.mlp(self.post_attention_norm(x_btd)), k_cache, v_cache
+  def __call__(self, x_btd, positions_bt, mask_bts, layer_cache=None, index_b=None):
+    """(new hidden states, updated layer cache or None); see ``LlamaAttention``."""
+    attended, layer_cache = self.attn(self.input_norm(x_btd), positions_bt, mask_bts,
+                                      layer_cache, index_b)
+    x_btd = x_btd + attended
+    return x_btd + self.mlp(self.post_attention_norm(x_btd)), layer_cache
 
 
-def causal_padding_mask(attention_mask_bt: jax.Array) -> jax.Array:
-  """bool[B, T, T]: causal, and padded keys hidden. Padded query rows see only themselves
-  so their softmax stays finite (their outputs are never used)."""
-  t = attention_mask_bt.shape[1]
-  causal_tt = jnp.tril(jnp.ones((t, t), bool))
-  mask = causal_tt[None] & attention_mask_bt.astype(bool)[:, None, :]
-  return mask | jnp.eye(t, dtype=bool)[None]
+def causal_mask(query_slot_bt: jax.Array, key_valid_bs: jax.Array) -> jax.Array:
+  """bool[B, T, S]: a query sees valid keys at its own slot or before (causal). Each
+  query also sees its own slot, so a padded query row's softmax stays finite (its
+  output is never used).
+
+  Without a cache the keys are the T new tokens (slot = position in the sequence);
+  with one they are the cache slots, the new tokens written at ``index + t``.
+  """
+  key_slot_s = jnp.arange(key_valid_bs.shape[1])
+  causal = key_slot_s[None, None, :] <= query_slot_bt[:, :, None]
+  own = key_slot_s[None, None, :] == query_slot_bt[:, :, None]
+  return (causal & key_valid_bs[:, None, :]) | own
 
 
 def positions_from_mask(attention_mask_bt: jax.Array) -> jax.Array:
@@ -153,29 +173,40 @@ def positions_from_mask(attention_mask_bt: jax.Array) -> jax.Array:
   return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
 
-def _rematerialized(block: LlamaBlock, x_btd, positions_bt, mask_btt) -> jax.Array:
+# Named rematerialisation policies (``jax.checkpoint_policies``) for the LLM blocks in
+# the backward pass: 'full' recomputes everything, 'dots' keeps the matmul outputs
+# that have no batch dimension (the projections) and recomputes the rest.
+REMAT_POLICIES = {
+    'none': None,
+    'full': jax.checkpoint_policies.nothing_saveable,
+    'dots': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def _rematerialized(block: LlamaBlock, policy, x_btd, positions_bt, mask_bts) -> jax.Array:
   """``block(...)`` under ``jax.checkpoint``. The block is split and merged by hand:
   ``nnx.remat`` tries to update the outer Variables in place, which fails where a
   block holds frozen (untraced) weights, as in LLaVA stage 1 or LoRA."""
   graphdef, state = nnx.split(block)
 
-  def run(state, x_btd, positions_bt, mask_btt):
-    return nnx.merge(graphdef, state)(x_btd, positions_bt, mask_btt)
+  def run(state, x_btd, positions_bt, mask_bts):
+    return nnx.merge(graphdef, state)(x_btd, positions_bt, mask_bts)[0]
 
-  return jax.checkpoint(run)(state, x_btd, positions_bt, mask_btt)
+  return jax.checkpoint(run, policy=policy)(state, x_btd, positions_bt, mask_bts)
 
 
 class Llama(nnx.Module):
-  """Token ids int[B, T] or embeddings float[B, T, D] -> logits float[B, T, V]."""
-
-  # Training sets this from config.model.remat: each block's activations are
-  # recomputed in the backward pass instead of kept, as LLaVA's gradient
-  # checkpointing does. A static attribute, so jit specialises on it.
-  remat: bool = False
+  """Token ids int[B, T] or embeddings float[B, T, D] -> logits float[B, T, V], with an
+  optional KV cache (prefill and decoding run the same layers as training)."""
 
   def __init__(self, cfg: LlamaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
-               rngs: nnx.Rngs):
+               remat: str = 'none', rngs: nnx.Rngs):
+    """``remat``: a ``REMAT_POLICIES`` name for the blocks in the backward pass (as
+    LLaVA's gradient checkpointing); a static attribute, so jit specialises on it."""
+    if remat not in REMAT_POLICIES:
+      raise ValueError(f'remat={remat!r}; expected one of {sorted(REMAT_POLICIES)}')
     self.cfg = cfg
+    self.remat = remat
     self.embed_tokens = nnx.Embed(
         cfg.vocab_size, cfg.hidden, dtype=dtype, param_dtype=param_dtype,
         embedding_init=layers.annotated(layers.DEFAULT_KERNEL_INIT, ('vocab', 'embed')),
@@ -198,80 +229,56 @@ class Llama(nnx.Module):
       inputs_embeds: jax.Array | None = None,
       attention_mask: jax.Array | None = None,
       positions: jax.Array | None = None,
+      *,
+      cache: KVCache | None = None,
       first_logit: int = 0,
-  ) -> jax.Array:
-    """Full causal forward.
+  ) -> jax.Array | tuple[jax.Array, KVCache]:
+    """The causal forward of T tokens, alone or after a cache's contents.
 
     Args:
       input_ids: int[B, T], or
       inputs_embeds: float[B, T, D] (e.g. with image tokens spliced in).
       attention_mask: int/bool[B, T], 1 for real tokens (default all ones).
-      positions: int[B, T]; default counts real tokens only.
+      positions: int[B, T] rotary positions; default counts real tokens only (right
+        for a whole sequence or a prefill into an empty cache).
+      cache: if given, the new tokens go to slots [index, index + T) of each row and
+        attend to everything the cache holds (prefill: the prompt; decode: T = 1).
       first_logit: project only positions >= this onto the vocabulary (static). The
-        loss needs no logits where no target follows (image and prompt tokens); the
-        LM head is a large share of a step (39% of the benchmark's mid LLM).
+        loss needs no logits where no target follows (image and prompt tokens), and
+        prefill needs only the last position's; XLA does not prune the other rows.
 
     Returns:
-      logits float[B, T - first_logit, V].
+      logits float[B, T - first_logit, V]; with a cache, (logits, updated cache).
     """
     x_btd = self._inputs(input_ids, inputs_embeds)
     b, t, _ = x_btd.shape
     if attention_mask is None:
       attention_mask = jnp.ones((b, t), jnp.int32)
+    new_valid_bt = attention_mask.astype(bool)
     if positions is None:
       positions = positions_from_mask(attention_mask)
-    mask_btt = causal_padding_mask(attention_mask)
-    for block in self.layers:
-      if self.remat:
-        x_btd = _rematerialized(block, x_btd, positions, mask_btt)
-      else:
-        x_btd = block(x_btd, positions, mask_btt)
-    return self.lm_head(self.norm(x_btd[:, first_logit:]))
-
-  def forward_with_cache(
-      self,
-      inputs_embeds: jax.Array,
-      attention_mask: jax.Array,
-      positions: jax.Array,
-      cache: KVCache,
-      *,
-      last_only: bool = False,
-  ) -> tuple[jax.Array, KVCache]:
-    """Runs T new tokens against the cache (prefill: the prompt; decode: T = 1).
-
-    Args:
-      inputs_embeds: float[B, T, D].
-      attention_mask: bool[B, T], False for padding among the new tokens.
-      positions: int[B, T] rotary positions of the new tokens.
-      cache: the cache so far; the new tokens go to slots [index, index + T).
-      last_only: project only the last position onto the vocabulary (prefill needs
-        just the next token's logits; XLA does not prune the other T - 1 rows).
-
-    Returns:
-      (logits float[B, T or 1, V], updated cache).
-    """
-    t = inputs_embeds.shape[1]
-    slots = cache.slot_valid.shape[1]
-    slot_valid = jax.lax.dynamic_update_slice_in_dim(
-        cache.slot_valid, attention_mask.astype(bool), cache.index, axis=1
-    )
-    # Query t (at slot index + t) sees valid slots up to and including its own.
-    query_slot_t = cache.index + jnp.arange(t)
-    causal_tl = jnp.arange(slots)[None, :] <= query_slot_t[:, None]
-    mask_btl = causal_tl[None] & slot_valid[:, None, :]
-    mask_btl = mask_btl | (jnp.arange(slots)[None, :] == query_slot_t[:, None])[None]
-    x_btd = inputs_embeds
+    if cache is None:
+      query_slot_bt = jnp.broadcast_to(jnp.arange(t), (b, t))
+      mask_bts = causal_mask(query_slot_bt, new_valid_bt)
+    else:
+      slot_valid = write_rows(cache.slot_valid, new_valid_bt, cache.index)
+      query_slot_bt = cache.index[:, None] + jnp.arange(t)
+      mask_bts = causal_mask(query_slot_bt, slot_valid)
     new_k, new_v = [], []
     for i, block in enumerate(self.layers):
-      x_btd, k, v = block.with_cache(x_btd, positions, cache.k[i], cache.v[i], mask_btl, cache.index)
-      new_k.append(k)
-      new_v.append(v)
-    if last_only:
-      x_btd = x_btd[:, -1:]
-    logits = self.lm_head(self.norm(x_btd))
-    return logits, KVCache(
-        k=jnp.stack(new_k), v=jnp.stack(new_v), slot_valid=slot_valid, index=cache.index + t
-    )
+      if cache is not None:
+        x_btd, (k, v) = block(x_btd, positions, mask_bts, (cache.k[i], cache.v[i]), cache.index)
+        new_k.append(k)
+        new_v.append(v)
+      elif self.remat != 'none':
+        x_btd = _rematerialized(block, REMAT_POLICIES[self.remat], x_btd, positions, mask_bts)
+      else:
+        x_btd, _ = block(x_btd, positions, mask_bts)
+    logits = self.lm_head(self.norm(x_btd[:, first_logit:]))
+    if cache is None:
+      return logits
+    return logits, KVCache(k=tuple(new_k), v=tuple(new_v), slot_valid=slot_valid,
+                           index=cache.index + t)
 
   def _inputs(self, input_ids, inputs_embeds) -> jax.Array:
     if (input_ids is None) == (inputs_embeds is None):

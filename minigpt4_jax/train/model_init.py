@@ -106,7 +106,7 @@ def initial_model(config: ml_collections.ConfigDict, mesh: Mesh) -> InitialModel
   _use_projector(model, config.model.projector, config.seed)
   if config.model.get('lora_rank', 0) > 0:  # a no-op where an earlier stage added them
     apply_lora(model.llm, config.model.lora_rank, config.model.lora_alpha, seed=config.seed)
-  model.llm.remat = bool(config.model.remat)
+  model.llm.remat = 'full' if config.model.remat else 'none'
   if config.model.get('train_llm', False):
     _float32_llm(model)
   if config.model.tokenizer:

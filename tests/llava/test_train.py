@@ -46,7 +46,7 @@ def _flat(state) -> dict[str, np.ndarray]:
 
 def _model(remat: bool = False) -> LLaVA:
   model = LLaVA(_cfg(), rngs=nnx.Rngs(0))
-  model.llm.remat = remat
+  model.llm.remat = 'full' if remat else 'none'
   return model
 
 
