@@ -20,6 +20,7 @@ Presets: v15_7b, v15_13b (LLaVA-1.5), v1_7b (LLaVA v1: linear projector, 224 px)
 
 import math
 
+from minigpt4_jax import families
 from minigpt4_jax.train.config import base_config
 
 SAMPLES = 558_128
@@ -33,10 +34,11 @@ def llava_base(arg: str, *, batch_size: int, samples: int):
   c = base_config()
   c.model.preset = PRESETS[arg]  # random init only; a converted checkpoint decides otherwise
   c.model.projector = 'linear' if arg == 'v1_7b' else 'mlp2x_gelu'
-  c.model.remat = True           # gradient checkpointing, as LLaVA trains
+  c.model.remat = 'full'         # gradient checkpointing, as LLaVA trains
   c.data.kind = 'llava'
   c.data.image_size = 224 if arg == 'v1_7b' else 336
   c.data.augment = False
+  c.data.image_transform = 'pad'  # stage 2's image_aspect_ratio; stage 1 overrides it
   c.text.max_txt_len = 2048      # LLaVA's model_max_length, image tokens included
   # LLaVA pads each batch to its longest sample; multiples of 128 bound the compilations
   # (at most 16) while most batches stay far below 2048.
@@ -55,8 +57,9 @@ def llava_base(arg: str, *, batch_size: int, samples: int):
 def get_config(arg: str = 'v15_7b'):
   c = llava_base(arg, batch_size=256, samples=SAMPLES)
   c.text.template = 'plain'
+  c.train.trainable = families.get('llava').stage_trainable('stage1')
   c.data.llava_json = 'LLaVA-Pretrain/blip_laion_cc_sbu_558k.json'
   c.data.llava_image_dir = 'LLaVA-Pretrain/images'
-  c.data.image_aspect_ratio = 'square'
+  c.data.image_transform = 'center_crop'
   c.train.lr = 1e-3
   return c.lock()

@@ -17,6 +17,7 @@ gives it mm_projector_lr 2e-5).
 """
 
 from configs.llava_stage1 import llava_base
+from minigpt4_jax import families
 
 SAMPLES = 665_298
 
@@ -29,12 +30,12 @@ def get_config(arg: str = 'v15_7b'):
   c.text.template = 'v1'
   c.data.llava_json = 'playground/data/llava_v1_5_mix665k.json'
   c.data.llava_image_dir = 'playground/data'
-  c.data.image_aspect_ratio = 'pad'
   c.mesh.data, c.mesh.fsdp = 1, -1  # ZeRO-3: shard everything over all devices
   if 'lora' in options:
     c.model.lora_rank, c.model.lora_alpha = 128, 256.0
+    c.train.trainable = families.get('llava').stage_trainable('stage2_lora')
     c.train.lr = 2e-4
   else:
-    c.model.train_llm = True
+    c.train.trainable = families.get('llava').stage_trainable('stage2')
     c.train.lr = 2e-5
   return c.lock()

@@ -1,5 +1,6 @@
 """Named presets shared by the MiniGPT-4 config files: LLM choice and paper ablations."""
 
+from minigpt4_jax import families
 from minigpt4_jax.train import templates
 
 LLMS = ('vicuna7b', 'vicuna13b', 'llama2_7b', 'tiny')
@@ -15,8 +16,7 @@ def apply(c, arg: str, *, stage: int) -> None:
     raise ValueError(f'config presets {arg!r}: need one of {LLMS} plus any of {ABLATIONS}')
   c.model.preset = {'vicuna7b': 'vicuna_7b', 'vicuna13b': 'vicuna_13b',
                     'llama2_7b': 'llama2_7b', 'tiny': 'tiny'}[llm[0]]
-  if llm[0] == 'llama2_7b':
-    c.model.no_qformer = True  # MiniGPT-4's Llama-2 model has no Q-Former
+  if llm[0] == 'llama2_7b':  # MiniGPT-4's Llama-2 model (no Q-Former)
     if stage == 2:
       c.text.template = templates.LLAMA2_TRAIN_TEMPLATE
       c.text.end_sym = '</s>'
@@ -26,5 +26,8 @@ def apply(c, arg: str, *, stage: int) -> None:
   if stage == 2:
     c.text.max_txt_len = 160
   c.model.projector = 'mlp3' if 'mlp3' in names else 'linear'
-  c.model.no_qformer = c.model.no_qformer or 'no_qformer' in names
-  c.model.train_qformer = 'train_qformer' in names
+  if 'no_qformer' in names:
+    c.model.connector = 'patch_group'
+  c.train.trainable = families.get('minigpt4').stage_trainable(f'stage{stage}')
+  if 'train_qformer' in names:
+    c.train.trainable += ('qformer/.*',)

@@ -7,13 +7,13 @@ r"""The embedded default: tiny random towers + the bundled demo data, minutes on
 Same code path as the real stages (configs/minigpt4_stage{1,2}.py with the 'tiny'
 LLM preset), only smaller. Stage 1 starts from the bundled tiny converted checkpoint
 (random ViT and Q-Former, a tiny LLaMA pretrained on the demo texts; see
-``minigpt4_jax/tiny_checkpoint.py``), so the loss falls as the projector learns to
+``minigpt4_jax/tools/tiny_checkpoint.py``), so the loss falls as the projector learns to
 tell the frozen LLM which photograph it is looking at.
 """
 
 from configs import minigpt4_stage1, minigpt4_stage2
-from minigpt4_jax.data import demo_paths
-from minigpt4_jax.tiny_checkpoint import ASSET_DIR as TINY_CHECKPOINT
+from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax.bundled import TINY_CHECKPOINT
 
 
 def get_config(arg: str = 'stage1'):

@@ -8,20 +8,20 @@ r"""The embedded LLaVA default: tiny random towers + the bundled demo data, minu
 Same code path as configs/llava_stage{1,2}.py (plain then v1 templates, projector
 then projector + LLM, FSDP mesh and rematerialisation in stage 2) on the 'tiny_llava'
 architecture (CLIP 224 px / 28 px patches = 64 image tokens, 2-layer LLaMA) and the
-16 demo photographs as LLaVA JSON (minigpt4_jax/data/llava_demo.py). Stage 1 starts
+16 demo photographs as LLaVA JSON (minigpt4_jax/tools/llava_demo.py). Stage 1 starts
 from the bundled tiny LLaVA checkpoint (random CLIP, the tiny MiniGPT-4's pretrained
-LLM; see ``minigpt4_jax/tiny_llava_checkpoint.py``).
+LLM; see ``minigpt4_jax/tools/tiny_llava_checkpoint.py``).
 """
 
 from configs import llava_stage1, llava_stage2
-from minigpt4_jax.data.llava_demo import llava_demo_paths
-from minigpt4_jax.tiny_llava_checkpoint import ASSET_DIR as TINY_LLAVA_CHECKPOINT
+from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax.bundled import TINY_LLAVA_CHECKPOINT
 
 
 def get_config(arg: str = 'stage1'):
   if arg not in ('stage1', 'stage2'):
     raise ValueError(f'configs/tiny_llava.py: preset must be stage1 or stage2, got {arg!r}')
-  demo = llava_demo_paths()
+  demo = demo_paths()
   stage = llava_stage1 if arg == 'stage1' else llava_stage2
   c = stage.get_config('v15_7b').unlock()
   c.model.preset = 'tiny_llava'
@@ -29,19 +29,19 @@ def get_config(arg: str = 'stage1'):
   c.data.llava_image_dir = demo.image_dir
   if arg == 'stage1':
     c.init_from = str(TINY_LLAVA_CHECKPOINT)
-    c.data.llava_json = demo.pretrain_json
+    c.data.llava_json = demo.llava_pretrain_json
     c.text.max_txt_len = 96     # BOS + 64 image tokens + a caption (<= 84 on the demo)
     c.train.steps = 200
     c.train.lr = 3e-3
   else:
-    c.data.llava_json = demo.instruct_json
+    c.data.llava_json = demo.llava_instruct_json
     c.text.max_txt_len = 272    # the two-turn demo conversations (<= 262 tokens)
     c.text.pad_multiple = 64
     c.train.steps = 150
     c.train.lr = 1e-3
   c.train.warmup_steps = 10
   c.model.dtype = 'float32'     # XLA's CPU bf16 matmuls are emulated and slow
-  c.model.remat = arg == 'stage2'  # exercised, not needed at this size
+  c.model.remat = 'full' if arg == 'stage2' else 'none'  # exercised, not needed at this size
   c.data.num_workers = 0
   c.train.batch_size = 8
   c.train.log_every = 10

@@ -5,8 +5,8 @@
   python -m launch.bench --chart BENCHMARKS-chart.png runs/bench/tiny.json runs/bench/mid.json
 
 --what train: both frameworks' train steps on the same random weights, interleaved
-in one process, at stage-1 and stage-2 shapes (minigpt4_jax.bench.train_bench).
---what decode: python -m minigpt4_jax.generate.benchmark at this size (its own table;
+in one process, at stage-1 and stage-2 shapes (minigpt4_jax.tools.bench.train_bench).
+--what decode: python -m minigpt4_jax.tools.bench.decode at this size (its own table;
 not in --json). Sizes 7b and 13b are the real shapes and need a GPU.
 """
 
@@ -26,7 +26,7 @@ import json  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402
 
-from minigpt4_jax.bench import report, runtime, sizes, train_bench  # noqa: E402
+from minigpt4_jax.tools.bench import report, runtime, sizes, train_bench  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

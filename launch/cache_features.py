@@ -27,7 +27,7 @@ from ml_collections import config_flags
 from minigpt4_jax import sharding
 from minigpt4_jax.data.feature_cache import cache_dirs, write_cache
 from minigpt4_jax.data.pipeline import make_sources
-from minigpt4_jax.train.model_init import initial_model
+from minigpt4_jax.loading import run_model
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Training config file, e.g. configs/tiny.py:stage1.', lock_config=True)
@@ -41,7 +41,7 @@ flags.mark_flags_as_required(['config', 'out'])
 def make_encoder(config, batch_size: int):
   """pixels float32[n <= batch_size, S, S, 3] -> frozen-tower features float32[n, Q, C]."""
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
-  graphdef, state = nnx.split(initial_model(config, mesh).model)
+  graphdef, state = nnx.split(run_model(config, mesh).model)
   data_parallel = mesh.shape['data'] * mesh.shape['fsdp']
   if batch_size % data_parallel:
     raise ValueError(f'--batch_size={batch_size} must divide by the {data_parallel} '

@@ -33,11 +33,9 @@ from minigpt4_jax.curate.fixers import EndpointConfig, GeneratorFixer, OpenAIFix
 from minigpt4_jax.curate.pipeline import curate, folder_items, shard_items
 from minigpt4_jax.curate.rules import load_rules
 from minigpt4_jax.curate.store import check_settings
-from minigpt4_jax.generate.chat import default_dtype, default_template
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import TEMPLATES, get_template
-from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.model_init import load_trained
+from minigpt4_jax.loading import load
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -87,18 +85,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   return args
 
 
-def _template(model, name: str | None):
-  return get_template(name or default_template(model))
-
-
 def main(argv: list[str] | None = None) -> dict[str, int]:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   items = folder_items(args.images) if args.images else shard_items(args.shards)
   items = items[:args.limit]
   rules = load_rules(args.rules)
-  loaded = load_trained(args.ckpt, default_dtype())
-  tokenizer = load_tokenizer(loaded.tokenizer_dir)
-  template = _template(loaded.model, args.template)
+  loaded = load(args.ckpt)
+  tokenizer = loaded.tokenizer
+  template = get_template(args.template or loaded.template)
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens, do_sample=args.sample)
   check_settings(args.out, {
       'checkpoint': str(args.ckpt.resolve()), 'template': template.name,
@@ -112,9 +106,9 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         timeout_s=args.fixer_timeout, retries=args.fixer_retries, backoff_s=args.fixer_backoff,
         workers=args.fixer_workers))
   else:
-    fixing = load_trained(args.fixer_ckpt, default_dtype()) if args.fixer_ckpt else loaded
+    fixing = load(args.fixer_ckpt) if args.fixer_ckpt else loaded
     fixer = GeneratorFixer(
-        fixing.model.llm, load_tokenizer(fixing.tokenizer_dir), _template(fixing.model, args.template),
+        fixing.model.llm, fixing.tokenizer, get_template(args.template or fixing.template),
         GenerationConfig(max_new_tokens=args.fixer_max_new_tokens, do_sample=False),
         args.batch_size)
   counts = curate(items, args.out, describer, fixer, rules, batch_size=args.batch_size,

@@ -62,13 +62,8 @@ def restart():
           gr.update(value='Upload & Start Chat', interactive=True), [])
 
 
-def model_name(base: Chat) -> str:
-  """The family the checkpoint belongs to, for the page's title."""
-  return 'LLaVA' if base.image_aspect == 'pad' else 'MiniGPT-4'
-
-
 def build(base: Chat) -> gr.Blocks:
-  name = model_name(base)
+  name = base.family.title
   with gr.Blocks(title=name, analytics_enabled=False) as demo:
     gr.Markdown(f'# {name} (JAX)\n{HOWTO}')
     session = gr.State(None)

@@ -24,11 +24,9 @@ from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
 from minigpt4_jax.evaluate.prompts import PRESETS
 from minigpt4_jax.evaluate.tasks import TASKS
-from minigpt4_jax.generate.chat import default_dtype, default_template
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import TEMPLATES, get_template
-from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.model_init import load_trained
+from minigpt4_jax.loading import load
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -58,16 +56,16 @@ def main(argv: list[str] | None = None) -> dict:
   split = args.split or task.split
   preset = args.prompt or task.prompt
   records = task.read(args.data, args.images, split)[:args.limit]
-  loaded = load_trained(args.ckpt, default_dtype())
+  loaded = load(args.ckpt)
   model = loaded.model
-  template = get_template(args.template or default_template(model))
+  template = get_template(args.template or loaded.template)
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens or task.max_new_tokens,
                                 num_beams=args.num_beams, do_sample=False)
   config = runner.RunConfig(
       checkpoint=str(args.ckpt.resolve()), task=task.name, split=split,
       data=str(args.data.resolve()), images=str(args.images.resolve()) if args.images else '',
       prompt=preset, template=template.name, generation=dataclasses.asdict(generation))
-  answer = Answerer(model, load_tokenizer(loaded.tokenizer_dir), template, generation,
+  answer = Answerer(model, loaded.tokenizer, template, generation,
                     args.batch_size)
   out_dir = args.out or pathlib.Path('runs/eval') / args.ckpt.resolve().name / (
       f'{task.name}-{split}-{preset}')

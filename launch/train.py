@@ -1,4 +1,4 @@
-"""Train MiniGPT-4 (either stage) with JAX.
+"""Train a model of any family (MiniGPT-4, LLaVA; either stage) with JAX.
 
   python -m launch.train --config configs/tiny.py:stage1 --workdir runs/tiny1
   python -m launch.train --config configs/minigpt4_stage1.py:vicuna13b \\

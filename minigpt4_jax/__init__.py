@@ -1,5 +1,5 @@
-"""MiniGPT-4 in JAX/Flax NNX."""
+"""MiniGPT-4 and its family (LLaVA, MiniGPT-v2) in JAX/Flax NNX."""
 
-from minigpt4_jax.checkpoint import load
+from minigpt4_jax.loading import Loaded, load
 
-__all__ = ['load']
+__all__ = ['Loaded', 'load']

@@ -2,7 +2,7 @@
 ``minigpt4_jax.load`` reads.
 
   DIR/config.json         {"format": FORMAT, "dtype": stored tower dtype, "groups": [...],
-                           "model": MiniGPT4Config}   (written last: marks DIR complete)
+                           "model": ModelConfig}   (written last: marks DIR complete)
   DIR/tokenizer/          the LLM's tokenizer files
   DIR/params/GROUP/       one orbax checkpoint per parameter group; leaves keyed by
                           parameter path with '.' for '/', e.g. 'llm.layers.7.mlp.up_proj.kernel'
@@ -31,11 +31,9 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from minigpt4_jax import sharding
-from minigpt4_jax.convert.assign import param_table, path_str
-from minigpt4_jax.models import MiniGPT4
-from minigpt4_jax.models.configs import MiniGPT4Config
-from minigpt4_jax.models.llava import build_model, config_from_json
-from minigpt4_jax.models.llava_config import LLaVAConfig
+from minigpt4_jax.models.configs import ModelConfig
+from minigpt4_jax.models.params import param_table, path_str
+from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.tokenizer import TOKENIZER_FILES
 
 FORMAT = 'minigpt4_jax/1'
@@ -86,14 +84,9 @@ def _metadata(ckpt_dir: PathLike) -> dict:
   return meta
 
 
-def load_config(ckpt_dir: PathLike) -> MiniGPT4Config | LLaVAConfig:
-  """The architecture of a converted checkpoint (MiniGPT-4 or LLaVA)."""
-  return config_from_json(json.dumps(_metadata(ckpt_dir)['model']))
-
-
-def stored_dtype(ckpt_dir: PathLike) -> str:
-  """The dtype the frozen towers were written in (the projector is always float32)."""
-  return _metadata(ckpt_dir)['dtype']
+def load_config(ckpt_dir: PathLike) -> ModelConfig:
+  """The architecture of a converted checkpoint (any family; older layouts too)."""
+  return ModelConfig.from_json(json.dumps(_metadata(ckpt_dir)['model']))
 
 
 def tokenizer_dir(ckpt_dir: PathLike) -> pathlib.Path:
@@ -141,7 +134,7 @@ class CheckpointWriter:
     self.checkpointer.wait_until_finished()
     self.groups.append(group)
 
-  def commit(self, cfg: MiniGPT4Config | LLaVAConfig, dtype: str,
+  def commit(self, cfg: ModelConfig, dtype: str,
              tokenizer_files: Iterable[PathLike] = ()) -> None:
     """Adds the tokenizer and config.json, flushes everything, and renames into place."""
     (self.tmp_dir / TOKENIZER_DIR).mkdir()
@@ -175,7 +168,7 @@ def read_group(ckpt_dir: PathLike, group: str,
   return {_path(k): v for k, v in restored.items()}
 
 
-def save(model: MiniGPT4, out_dir: PathLike, tokenizer_dir: PathLike | None,
+def save(model: VisionLanguageModel, out_dir: PathLike, tokenizer_dir: PathLike | None,
          dtype=None, *, overwrite: bool = False) -> None:
   """Saves an in-memory model (tests, the tiny demo, exported training runs).
 
@@ -222,9 +215,9 @@ def _tower_dtype(table: Mapping[str, nnx.Variable], dtype) -> str:
   return names.pop() if len(names) == 1 else 'mixed'
 
 
-def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None = None
-         ) -> MiniGPT4:
-  """The MiniGPT-4 (or LLaVA) module of a converted checkpoint, restored straight into its shards.
+def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None = None, *,
+         remat: str = 'none') -> VisionLanguageModel:
+  """The model of a converted checkpoint, restored straight into its shards.
 
   The model is built abstractly (``nnx.eval_shape``) and each group is restored by
   orbax directly into the parameters' shardings, so no unsharded copy is ever made.
@@ -238,11 +231,13 @@ def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None 
       (e.g. ``sharding.make_mesh(fsdp=-1)``). Default: a one-device mesh on the first
       device, which suits a single accelerator or host; pass a mesh to spread a
       large model over several.
+    remat: the LLM blocks' rematerialisation policy (``models.llama.REMAT_POLICIES``).
   """
   cfg = load_config(ckpt_dir)
   if mesh is None:
     mesh = sharding.make_mesh(devices=jax.devices()[:1])
-  model = nnx.eval_shape(lambda: build_model(cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
+  model = nnx.eval_shape(lambda: VisionLanguageModel(cfg, dtype=dtype, param_dtype=dtype,
+                                                     remat=remat, rngs=nnx.Rngs(0)))
   sharding_of = param_shardings(model, mesh)
   table = param_table(model)
   for group, paths in grouped(table).items():
@@ -253,7 +248,7 @@ def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None 
   return model
 
 
-def param_shardings(model: MiniGPT4, mesh: jax.sharding.Mesh) -> dict[str, jax.sharding.Sharding]:
+def param_shardings(model: VisionLanguageModel, mesh: jax.sharding.Mesh) -> dict[str, jax.sharding.Sharding]:
   """``path -> NamedSharding`` for every parameter, keyed like ``param_table(model)``."""
   shardings = sharding.state_shardings(nnx.state(model, nnx.Param), mesh)
   return {path_str(p).removesuffix('/.value'): s

@@ -2,7 +2,7 @@
 
 MiniGPT-4 splits the prompt at ``<ImageHere>``, tokenizes each piece without special
 tokens, and splices the image embeddings between them; BOS is added by hand. We emit
-``IMAGE_TOKEN_ID`` once per image token instead, and ``MiniGPT4.embed_multimodal``
+``IMAGE_TOKEN_ID`` once per image token instead, and ``VisionLanguageModel.embed_multimodal``
 swaps them for the embeddings on the device.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from transformers import PreTrainedTokenizerBase
 
-from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID
+from minigpt4_jax.models.vlm import IMAGE_TOKEN_ID
 
 IMAGE_PLACEHOLDER = '<ImageHere>'
 # LLaVA's conv_vicuna_v1 system message: its stage-2 training text and its chat template.

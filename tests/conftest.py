@@ -1,4 +1,9 @@
+"""Session fixtures: a tiny tokenizer, and a tiny random transformers LLaVA (the oracle)
+with its llava-hf directory."""
+
 import os
+import pathlib
+import shutil
 
 # Eight fake CPU devices for the sharding tests; must be set before JAX starts.
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
@@ -10,7 +15,9 @@ jax.config.update('jax_default_matmul_precision', 'highest')
 
 import pytest  # noqa: E402
 
+from minigpt4_jax import checkpoint  # noqa: E402
 from minigpt4_jax.tokenizer import train_tokenizer  # noqa: E402
+from tests import reference_llava as llava_ref  # noqa: E402
 
 _CORPUS = [
     '###Human: <Img><ImageHere></Img> Describe this image in detail. ###Assistant: ',
@@ -34,3 +41,26 @@ def tokenizer_dir(tmp_path_factory):
 def tokenizer(tokenizer_dir):
   from minigpt4_jax.tokenizer import load_tokenizer
   return load_tokenizer(tokenizer_dir)
+
+
+@pytest.fixture(scope='session')
+def tiny_llava_cfg():
+  return llava_ref.tiny()
+
+
+@pytest.fixture(scope='session')
+def hf_llava(tiny_llava_cfg):
+  return llava_ref.llava(tiny_llava_cfg)
+
+
+def with_tokenizer(directory: pathlib.Path, tokenizer_dir: pathlib.Path) -> pathlib.Path:
+  for f in checkpoint.tokenizer_files(tokenizer_dir):
+    shutil.copy2(f, directory)
+  return directory
+
+
+@pytest.fixture(scope='session')
+def llava_hf_dir(hf_llava, tokenizer_dir, tmp_path_factory) -> pathlib.Path:
+  out = tmp_path_factory.mktemp('llava_hf')
+  hf_llava.save_pretrained(out)
+  return with_tokenizer(out, tokenizer_dir)

@@ -14,7 +14,7 @@ from transformers.models.blip_2 import modeling_blip_2 as hf_blip2
 from transformers.models.blip_2.configuration_blip_2 import Blip2QFormerConfig, Blip2VisionConfig
 
 from minigpt4_jax.models import IMAGE_TOKEN_ID
-from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, MiniGPT4Config, QFormerConfig
+from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, ModelConfig, QFormerConfig
 
 
 def perturb_(module: torch.nn.Module, seed: int, scale: float = 0.05) -> torch.nn.Module:
@@ -110,7 +110,7 @@ def torch_minigpt4_logits(cfg, vision, qformer, query_tokens, llama, proj, pixel
     return llama(inputs_embeds=embeds).logits.numpy()
 
 
-def prompt_ids(cfg: MiniGPT4Config, batch: int) -> np.ndarray:
+def prompt_ids(cfg: ModelConfig, batch: int) -> np.ndarray:
   """[BOS] text <image tokens> text, as a stage-2 prompt would look."""
   rng = np.random.default_rng(7)
   before = rng.integers(3, cfg.llm.vocab_size, size=(batch, 5))

@@ -13,7 +13,7 @@ import pathlib
 import re
 
 from minigpt4_jax.convert.assign import ConversionError
-from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, MiniGPT4Config, QFormerConfig
+from minigpt4_jax.models.configs import EvaVitConfig, LlamaConfig, QFormerConfig
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -103,7 +103,7 @@ def eva_from_hf(shapes: Shapes, hf_vision: dict, source: str) -> EvaVitConfig:
 
   transformers' conversion already dropped EVA-CLIP's last block, so every layer
   present is built. LayerNorm eps stays LAVIS's 1e-6 (what the weights were trained
-  with): transformers configs have carried 1e-5 or 1e-6 across versions (SPEC §11).
+  with): transformers configs have carried 1e-5 or 1e-6 across versions.
   """
   prefix = 'vision_model.'
   layers = consecutive_count(
@@ -153,20 +153,3 @@ def llama_from_dir(directory: pathlib.Path) -> LlamaConfig:
   if not path.is_file():
     raise FileNotFoundError(f'{path}: missing (expected a transformers LLaMA directory)')
   return LlamaConfig.from_hf_config(json.loads(path.read_text()))
-
-
-def check_projector(shapes: Shapes, cfg: MiniGPT4Config, source: str) -> None:
-  """``llama_proj.weight`` [out, in] says which variant the projector was trained for:
-  in = the Q-Former width (Vicuna MiniGPT-4) or 4 x the ViT width (Llama-2, no Q-Former)."""
-  found = required_shape(shapes, 'llama_proj.weight', source)
-  expected = (cfg.llm.hidden, cfg.projector_in)
-  if found == expected:
-    return
-  no_qformer_in = cfg.vision.width * cfg.patch_group
-  if cfg.qformer is not None and found[1] == no_qformer_in:
-    hint = 'it is a no-Q-Former (Llama-2) projector: drop --qformer or pass --no-qformer'
-  elif cfg.qformer is None and found[1] != no_qformer_in:
-    hint = f'it takes {found[1]} features, not {no_qformer_in}: a Q-Former projector needs --qformer'
-  else:
-    hint = f'the LLM hidden size is {cfg.llm.hidden}'
-  raise ConversionError(f'{source}: llama_proj.weight has shape {found}, expected {expected}; {hint}')

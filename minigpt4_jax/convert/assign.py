@@ -15,19 +15,11 @@ import numpy as np
 from flax import nnx
 
 from minigpt4_jax.convert.tables import Layout
+from minigpt4_jax.models.params import param_table
 
 
 class ConversionError(ValueError):
   """A checkpoint that does not fit the model; the message names file, key and shapes."""
-
-
-def path_str(path: tuple) -> str:
-  return '/'.join(str(getattr(k, 'key', getattr(k, 'idx', k))) for k in path)
-
-
-def param_table(model: nnx.Module) -> dict[str, nnx.Variable]:
-  """``path -> Variable`` for every nnx.Param of ``model`` (paths as in tables.py)."""
-  return {path_str(p): v for p, v in nnx.iter_graph(model) if isinstance(v, nnx.Param)}
 
 
 def map_tensors(
@@ -50,8 +42,7 @@ class ParamSlots:
     self.slots = param_table(model)
     self.filled: dict[str, str] = {}  # our path -> "source:key" that filled it
 
-  def fill(self, path: str, array: np.ndarray, *, source: str, key: str,
-           dtype=None) -> None:
+  def fill(self, path: str, array: np.ndarray, *, source: str, key: str) -> None:
     where = f'{source}: key {key!r} -> {path}'
     slot = self.slots.get(path)
     if slot is None:
@@ -62,7 +53,7 @@ class ParamSlots:
     expected = tuple(slot.shape)
     if tuple(array.shape) != expected:
       raise ConversionError(f'{where}: expected shape {expected}, found {tuple(array.shape)}')
-    slot.set_value(jax.numpy.asarray(array, dtype=dtype or slot.dtype))
+    slot.set_value(jax.numpy.asarray(array, dtype=slot.dtype))
     self.filled[path] = f'{source}:{key}'
 
   def missing(self, prefix: str = '') -> list[str]:

@@ -1,6 +1,7 @@
 """Parameter-mapping tables: source checkpoint key -> our parameter path(s) + a transform.
 
-One table per source layout. A rule's regex must match the whole (prefix-stripped)
+One table per tower layout (EVA, Q-Former, BLIP-2, LLaMA, CLIP); each family module
+(``minigpt4_jax.families``) adds its own projector and composite layouts. A rule's regex must match the whole (prefix-stripped)
 key; its groups fill the ``{0}``, ``{1}`` slots of the target paths. A transform
 takes the source array and returns one array per target. Keys matched by a layout's
 ``unused`` patterns are known and deliberately dropped (the Q-Former's text side,
@@ -205,7 +206,7 @@ BLIP2_HF = Layout(
         rule(_HVL + r'self_attn\.projection\.bias', _VB + 'attn/proj/bias'),
         rule(_HVL + r'mlp\.(fc[12])\.weight', _VB + 'mlp/{1}/kernel', transform=linear_weight),
         rule(_HVL + r'mlp\.(fc[12])\.bias', _VB + 'mlp/{1}/bias'),
-        # HF's post_layernorm is MiniGPT-4's ln_vision (same weights, see SPEC §11).
+        # HF's post_layernorm is MiniGPT-4's ln_vision (same weights: transformers ``convert_blip_2_original_to_pytorch.py``).
         rule(_HV + r'post_layernorm\.weight', 'ln_vision/scale'),
         rule(_HV + r'post_layernorm\.bias', 'ln_vision/bias'),
         rule(r'query_tokens', _Q + 'query_tokens'),
@@ -237,13 +238,43 @@ LLAMA_HF = Layout(
     unused=(r'model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq',),
 )
 
-# --- MiniGPT-4's released projector (pretrained_minigpt4*.pth['model']) -------------------
-PROJECTOR_MINIGPT4 = Layout(
-    'projector_minigpt4',
+_CL = r'encoder\.layers\.(\d+)\.'
+
+# --- CLIP vision tower, transformers layout (unprefixed) -----------------------------
+CLIP_HF = Layout(
+    'clip_hf',
     rules=(
-        rule(r'llama_proj\.weight', 'projector/kernel', transform=linear_weight),
-        rule(r'llama_proj\.bias', 'projector/bias'),
+        rule(r'embeddings\.class_embedding', _V + 'class_embedding'),
+        rule(r'embeddings\.position_embedding\.weight', _V + 'pos_embed'),
+        rule(r'embeddings\.patch_embedding\.weight', _V + 'patch_embed/kernel', transform=conv_weight),
+        rule(r'pre_layrnorm\.weight', _V + 'pre_norm/scale'),  # sic: transformers' spelling
+        rule(r'pre_layrnorm\.bias', _V + 'pre_norm/bias'),
+        rule(_CL + r'layer_norm([12])\.weight', _VB + 'norm{1}/scale'),
+        rule(_CL + r'layer_norm([12])\.bias', _VB + 'norm{1}/bias'),
+        rule(_CL + r'self_attn\.([qkv]_proj|out_proj)\.weight', _VB + 'attn/{1}/kernel',
+             transform=linear_weight),
+        rule(_CL + r'self_attn\.([qkv]_proj|out_proj)\.bias', _VB + 'attn/{1}/bias'),
+        rule(_CL + r'mlp\.(fc[12])\.weight', _VB + 'mlp/{1}/kernel', transform=linear_weight),
+        rule(_CL + r'mlp\.(fc[12])\.bias', _VB + 'mlp/{1}/bias'),
     ),
-    # Non-parameter buffers the original saver can sweep in alongside llama_proj.
-    unused=(r'.*position_ids', r'.*inv_freq'),
+    # LLaVA reads an inner layer's raw hidden states: the final norm is never applied.
+    # position_ids is a buffer older transformers versions saved.
+    unused=(r'post_layernorm\.(weight|bias)', r'embeddings\.position_ids'),
 )
+
+# CLIPModel's text tower and contrastive heads, beside vision_model.* in a CLIP directory.
+CLIP_TEXT_SIDE = (r'text_model\..*', r'(visual|text)_projection\.weight', r'logit_scale')
+
+
+def combined(name: str, *layouts: Layout) -> Layout:
+  """One layout holding the rules and unused patterns of several (one file, many towers)."""
+  return Layout(name, tuple(r for lay in layouts for r in lay.rules),
+                tuple(u for lay in layouts for u in lay.unused))
+
+
+def clip_layers_unused(built: int, in_file: int) -> tuple[str, ...]:
+  """Patterns for the CLIP layers past the one LLaVA reads (ViT-L's 24th of 24)."""
+  if built >= in_file:
+    return ()
+  indices = '|'.join(str(i) for i in range(built, in_file))
+  return (rf'encoder\.layers\.({indices})\..*',)

@@ -14,18 +14,25 @@ from typing import Callable, Iterable, Iterator
 
 import ml_dtypes
 import numpy as np
-import torch
 from safetensors import safe_open
 
 from minigpt4_jax.convert.assign import ConversionError
+
+
+def torch_module():
+  """PyTorch, imported on first use: only .pth/.bin files need it (the ``torch`` extra),
+  so safetensors checkpoints and everything else work without it."""
+  import torch  # pylint: disable=import-outside-toplevel
+  return torch
 
 # LAVIS and MiniGPT-4 save {'model': state_dict, 'optimizer': ..., ...}.
 _STATE_DICT_KEYS = ('model', 'state_dict')
 
 
-def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+def to_numpy(tensor) -> np.ndarray:
   """Exact, including bfloat16 (which numpy lacks: reinterpreted via ml_dtypes)."""
   tensor = tensor.detach().cpu().contiguous()
+  torch = torch_module()
   if tensor.dtype == torch.bfloat16:
     return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
   return tensor.numpy()
@@ -36,16 +43,16 @@ def _require_file(path: pathlib.Path) -> None:
     raise FileNotFoundError(f'{path}: no such checkpoint file')
 
 
-def _torch_state_dict(path: pathlib.Path) -> dict[str, torch.Tensor]:
+def _torch_state_dict(path: pathlib.Path) -> dict:
   """The state dict of a .pth/.bin, memory-mapped: tensor data stays on disk until read."""
   _require_file(path)
   try:
     try:
-      obj = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+      obj = torch_module().load(path, map_location='cpu', weights_only=True, mmap=True)
     except RuntimeError as err:  # legacy (pre-zip) files cannot be memory-mapped
       if 'mmap' not in str(err):
         raise
-      obj = torch.load(path, map_location='cpu', weights_only=True)
+      obj = torch_module().load(path, map_location='cpu', weights_only=True)
   except pickle.UnpicklingError as err:
     raise ConversionError(
         f'{path}: refused to unpickle: it holds objects other than tensors (code could run '
@@ -73,7 +80,7 @@ def tensor_shapes(path: str | pathlib.Path) -> dict[str, tuple[int, ...]]:
     with safe_open(str(path), framework='pt') as f:
       return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
   return {k: tuple(v.shape) for k, v in _torch_state_dict(path).items()
-          if isinstance(v, torch.Tensor)}
+          if isinstance(v, torch_module().Tensor)}
 
 
 def iter_tensors(path: str | pathlib.Path, skip: Callable[[str], bool] = lambda key: False
@@ -97,7 +104,7 @@ def iter_tensors(path: str | pathlib.Path, skip: Callable[[str], bool] = lambda 
   for key, value in _torch_state_dict(path).items():
     if skip(key):
       continue
-    if not isinstance(value, torch.Tensor):
+    if not isinstance(value, torch_module().Tensor):
       raise ConversionError(f'{path}: key {key!r} holds a {type(value).__name__}, not a tensor')
     yield key, to_numpy(value)
 

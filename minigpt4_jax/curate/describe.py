@@ -20,7 +20,7 @@ from minigpt4_jax.generate.answers import fill_batch
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template
-from minigpt4_jax.models import MiniGPT4
+from minigpt4_jax.models import VisionLanguageModel
 from minigpt4_jax.prompting import tokenize_text
 
 DESCRIBE = ('Describe this image in detail. Give as many details as possible. '
@@ -78,7 +78,7 @@ class Describer:
     seed: sampling seed of the first call; each generation call uses the next one.
   """
 
-  def __init__(self, model: MiniGPT4, tokenizer, template: Template, config: GenerationConfig,
+  def __init__(self, model: VisionLanguageModel, tokenizer, template: Template, config: GenerationConfig,
                batch_size: int, *, continue_below: int = CONTINUE_BELOW, seed: int = 0,
                buckets: Sequence[int] = DEFAULT_BUCKETS):
     self.tokenizer, self.template, self.config = tokenizer, template, config

@@ -19,8 +19,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.feature_dirs = ()
   c.llava_json = ''          # kind='llava': LLaVA conversation JSON (data/llava.py)
   c.llava_image_dir = ''     # kind='llava': the folder its "image" paths are under
-  c.image_aspect_ratio = 'pad'  # kind='llava': 'pad' (LLaVA-1.5 stage 2) | 'square' (stage 1)
-  c.augment = True           # RandomResizedCrop(224, 0.5-1.0) vs a plain resize
+  c.augment = True           # RandomResizedCrop(224, 0.5-1.0) vs image_transform
+  # Without augmentation: 'resize' (MiniGPT-4's eval resize), 'pad' (LLaVA-1.5's
+  # pad-to-square) or 'center_crop' (CLIP's own; LLaVA stage 1's 'square').
+  c.image_transform = 'resize'
   c.clean_captions = True    # BLIP caption cleaning (stage 1) vs raw text (stage 2)
   c.max_words = 50
   c.image_size = 224

@@ -18,11 +18,7 @@ import numpy as np
 from PIL import Image
 
 from minigpt4_jax.data.sources import Record
-from minigpt4_jax.data.transforms import CLIP_MEAN, _warn_bad, decode_rgb
-
-# LLaVA pads with the CLIP mean as 0-255 integers: tuple(int(x * 255) for x in image_mean).
-PAD_COLOUR = tuple(int(x * 255) for x in CLIP_MEAN)
-
+from minigpt4_jax.data.transforms import _warn_bad, decode_rgb, eval_image
 
 class LLaVAJsonSource:
   """grain RandomAccessDataSource over a LLaVA conversation JSON.
@@ -68,46 +64,20 @@ class LLaVAJsonSource:
     return f'LLaVAJsonSource({self.json_path}, {len(self)} samples)'
 
 
-def pad_to_square(image: Image.Image, colour: tuple[int, int, int] = PAD_COLOUR) -> Image.Image:
-  """LLaVA's ``expand2square``: centre the image on a square of ``colour``."""
-  w, h = image.size
-  if w == h:
-    return image
-  side = max(w, h)
-  square = Image.new(image.mode, (side, side), colour)
-  square.paste(image, ((side - w) // 2, (side - h) // 2))
-  return square
-
-
-def llava_image(image: Image.Image, size: int, aspect: str = 'pad') -> np.ndarray:
-  """uint8[size, size, 3] as LLaVA's ``image_aspect_ratio``: 'pad' (LLaVA-1.5 stage 2)
-  pads to square, then CLIP's bicubic resize; 'square' (its default, stage 1) is
-  CLIP's own resize of the short side and centre crop."""
-  if aspect == 'pad':
-    return np.asarray(pad_to_square(image).resize((size, size), Image.BICUBIC))
-  if aspect != 'square':
-    raise ValueError(f'data.image_aspect_ratio={aspect!r}; expected "pad" or "square"')
-  w, h = image.size  # transformers' get_resize_output_image_size truncates the long side
-  w, h = (size, int(h * size / w)) if w <= h else (int(w * size / h), size)
-  resized = image.resize((w, h), Image.BICUBIC)
-  left, top = (w - size) // 2, (h - size) // 2
-  return np.asarray(resized.crop((left, top, left + size, top + size)))
-
-
 class DecodeLLaVASample(grain.transforms.Map):
   """raw record -> {image uint8[S, S, 3], text (conversation JSON), ok}; never raises
   on data. LLaVA does not augment, so the map is deterministic."""
 
-  def __init__(self, image_size: int, aspect: str = 'pad'):
+  def __init__(self, image_size: int, transform: str = 'pad'):
     self.image_size = image_size
-    self.aspect = aspect
+    self.transform = transform
 
   def map(self, record: dict) -> dict:
     error = record['error']
     image = np.zeros((self.image_size, self.image_size, 3), np.uint8)
     if not error and record['image_bytes']:
       try:
-        image = llava_image(decode_rgb(record['image_bytes']), self.image_size, self.aspect)
+        image = eval_image(decode_rgb(record['image_bytes']), self.image_size, self.transform)
       except Exception as err:  # noqa: BLE001 - any decoder failure is a bad sample
         error = f'{type(err).__name__}: {err}'
     if error:

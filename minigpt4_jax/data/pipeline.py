@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import grain
 import jax
@@ -37,32 +37,73 @@ def _mark_flags_parsed(*_: Any) -> None:
     flags.FLAGS.mark_as_parsed()
 
 
+def _required(cfg: ml_collections.ConfigDict, *fields: str) -> None:
+  missing = [f for f in fields if not cfg[f]]
+  if missing:
+    raise ValueError(f'data.{" and data.".join(missing)} required (kind={cfg.kind})')
+
+
+def _tfds_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
+  # Imported here: tensorflow-datasets takes seconds to import and most runs never need it.
+  from minigpt4_jax.data.tfds_builder import TfdsSource
+  return [TfdsSource(cfg.tfds_name, cfg.tfds_dir)]
+
+
+def _decoded_captions(ds: grain.MapDataset, cfg: ml_collections.ConfigDict,
+                      seed: int) -> grain.MapDataset:
+  return ds.random_map(
+      DecodeSample(augment=cfg.augment, clean_captions=cfg.clean_captions,
+                   max_words=cfg.max_words, image_size=cfg.image_size,
+                   transform=cfg.image_transform),
+      seed=seed + 1)
+
+
+def _decoded_conversations(ds: grain.MapDataset, cfg: ml_collections.ConfigDict,
+                           seed: int) -> grain.MapDataset:
+  del seed  # raw text, text-only samples allowed, no augmentation: deterministic
+  return ds.map(DecodeLLaVASample(cfg.image_size, cfg.image_transform))
+
+
+def _already_decoded(ds: grain.MapDataset, cfg: ml_collections.ConfigDict,
+                     seed: int) -> grain.MapDataset:
+  del cfg, seed  # cached features were decoded when cached
+  return ds
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+  """A ``data.kind``: the fields it needs, its sources, and how its samples decode."""
+
+  fields: tuple[str, ...]
+  sources: Callable[[ml_collections.ConfigDict], list[Any]]
+  decoded: Callable[[grain.MapDataset, ml_collections.ConfigDict, int], grain.MapDataset]
+
+
+# 'llava' is LLaVA's conversation JSON format (any family can train on it).
+_KINDS: dict[str, _Kind] = {
+    'webdataset': _Kind(('train_shards',), lambda c: [TarShardSource(p) for p in c.train_shards],
+                        _decoded_captions),
+    'align': _Kind(('align_dir',), lambda c: [AlignFolderSource(c.align_dir)], _decoded_captions),
+    'tfds': _Kind(('tfds_name', 'tfds_dir'), _tfds_sources, _decoded_captions),
+    'llava': _Kind(('llava_json', 'llava_image_dir'),
+                   lambda c: [LLaVAJsonSource(c.llava_json, c.llava_image_dir)],
+                   _decoded_conversations),
+    'features': _Kind(('feature_dirs',), lambda c: [FeatureCacheSource(d) for d in c.feature_dirs],
+                      _already_decoded),
+}
+
+
+def _kind(cfg: ml_collections.ConfigDict) -> _Kind:
+  if cfg.kind not in _KINDS:
+    raise ValueError(f'data.kind={cfg.kind!r}; expected one of {sorted(_KINDS)}')
+  return _KINDS[cfg.kind]
+
+
 def make_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
   """The random-access sources the config names; errors name what is missing."""
-  if cfg.kind == 'webdataset':
-    if not cfg.train_shards:
-      raise ValueError('data.train_shards is empty (kind=webdataset)')
-    return [TarShardSource(patterns) for patterns in cfg.train_shards]
-  if cfg.kind == 'align':
-    if not cfg.align_dir:
-      raise ValueError('data.align_dir is empty (kind=align)')
-    return [AlignFolderSource(cfg.align_dir)]
-  if cfg.kind == 'tfds':
-    if not cfg.tfds_name or not cfg.tfds_dir:
-      raise ValueError('data.tfds_name and data.tfds_dir are required (kind=tfds)')
-    # Imported here: tensorflow-datasets takes seconds to import and most runs never need it.
-    from minigpt4_jax.data.tfds_builder import TfdsSource
-    return [TfdsSource(cfg.tfds_name, cfg.tfds_dir)]
-  if cfg.kind == 'llava':
-    if not cfg.llava_json or not cfg.llava_image_dir:
-      raise ValueError('data.llava_json and data.llava_image_dir are required (kind=llava)')
-    return [LLaVAJsonSource(cfg.llava_json, cfg.llava_image_dir)]
-  if cfg.kind == 'features':
-    if not cfg.feature_dirs:
-      raise ValueError('data.feature_dirs is empty (kind=features)')
-    return [FeatureCacheSource(d) for d in cfg.feature_dirs]
-  raise ValueError(f'data.kind={cfg.kind!r}; expected webdataset, align, tfds, llava or '
-                   'features')
+  kind = _kind(cfg)
+  _required(cfg, *kind.fields)
+  return kind.sources(cfg)
 
 
 def _weights(cfg: ml_collections.ConfigDict, num_sources: int) -> np.ndarray:
@@ -80,14 +121,7 @@ def _sample_iterator(source, cfg, *, seed: int, process_index: int, process_coun
   if cfg.shuffle:
     ds = ds.shuffle(seed=seed)
   ds = ds.repeat(num_epochs)
-  if cfg.kind == 'llava':  # LLaVA pads to square and never augments
-    ds = ds.map(DecodeLLaVASample(cfg.image_size, cfg.image_aspect_ratio))
-  elif cfg.kind != 'features':  # cached features were decoded when cached
-    ds = ds.random_map(
-        DecodeSample(augment=cfg.augment, clean_captions=cfg.clean_captions,
-                     max_words=cfg.max_words, image_size=cfg.image_size),
-        seed=seed + 1)
-  it = ds.to_iter_dataset()
+  it = _kind(cfg).decoded(ds, cfg, seed).to_iter_dataset()
   if cfg.num_workers > 0:
     _mark_flags_parsed()
     it = it.mp_prefetch(

@@ -73,9 +73,39 @@ def train_image(image: Image.Image, rng: np.random.Generator, size: int = 224) -
   return np.asarray(image.resize((size, size), Image.BICUBIC, box=(left, top, left + w, top + h)))
 
 
-def eval_image(image: Image.Image, size: int = 224) -> np.ndarray:
-  """uint8[size, size, 3]: bicubic resize to a square, aspect not kept (BLIP-2's eval)."""
-  return np.asarray(image.resize((size, size), Image.BICUBIC))
+# LLaVA pads with the CLIP mean as 0-255 integers: tuple(int(x * 255) for x in image_mean).
+PAD_COLOUR = tuple(int(x * 255) for x in CLIP_MEAN)
+# How an image becomes the tower's square input without augmentation:
+#   resize:      bicubic resize, aspect not kept (BLIP-2 / MiniGPT-4 eval, MiniGPT-v2);
+#   pad:         LLaVA-1.5's ``expand2square`` in the mean colour, then the resize;
+#   center_crop: CLIP's own preprocessing (short side, centre crop; LLaVA's 'square').
+IMAGE_TRANSFORMS = ('resize', 'pad', 'center_crop')
+
+
+def pad_to_square(image: Image.Image, colour: tuple[int, int, int] = PAD_COLOUR) -> Image.Image:
+  """LLaVA's ``expand2square``: centre the image on a square of ``colour``."""
+  w, h = image.size
+  if w == h:
+    return image
+  side = max(w, h)
+  square = Image.new(image.mode, (side, side), colour)
+  square.paste(image, ((side - w) // 2, (side - h) // 2))
+  return square
+
+
+def eval_image(image: Image.Image, size: int = 224, transform: str = 'resize') -> np.ndarray:
+  """uint8[size, size, 3] by one of ``IMAGE_TRANSFORMS``."""
+  if transform == 'resize':
+    return np.asarray(image.resize((size, size), Image.BICUBIC))
+  if transform == 'pad':
+    return np.asarray(pad_to_square(image).resize((size, size), Image.BICUBIC))
+  if transform != 'center_crop':
+    raise ValueError(f'image transform {transform!r}; expected one of {IMAGE_TRANSFORMS}')
+  w, h = image.size  # transformers' get_resize_output_image_size truncates the long side
+  w, h = (size, int(h * size / w)) if w <= h else (int(w * size / h), size)
+  resized = image.resize((w, h), Image.BICUBIC)
+  left, top = (w - size) // 2, (h - size) // 2
+  return np.asarray(resized.crop((left, top, left + size, top + size)))
 
 
 def blip_caption(caption: str, max_words: int = 50) -> str:
@@ -107,8 +137,10 @@ class DecodeSample(grain.transforms.RandomMap):
   """grain RandomMapTransform: raw record -> {image uint8[S, S, 3], text, ok}; never
   raises on data. Images stay uint8 so worker processes ship 4x fewer bytes."""
 
-  def __init__(self, *, augment: bool, clean_captions: bool, max_words: int, image_size: int):
+  def __init__(self, *, augment: bool, clean_captions: bool, max_words: int, image_size: int,
+               transform: str = 'resize'):
     self.augment = augment
+    self.transform = transform
     self.clean_captions = clean_captions
     self.max_words = max_words
     self.image_size = image_size
@@ -123,7 +155,7 @@ class DecodeSample(grain.transforms.RandomMap):
           raise ValueError('empty caption')
         rgb = decode_rgb(record['image_bytes'])
         image = (train_image(rgb, rng, self.image_size) if self.augment
-                 else eval_image(rgb, self.image_size))
+                 else eval_image(rgb, self.image_size, self.transform))
         if self.clean_captions:
           text = blip_caption(text, self.max_words)
       except Exception as err:  # noqa: BLE001 - any decoder failure is a bad sample

@@ -18,13 +18,14 @@ from flax import nnx
 
 from minigpt4_jax.generate.answers import fill_batch, generate_answers
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
-from minigpt4_jax.generate.chat import (ImageLike, encode_program, image_aspect, preprocess,
+from minigpt4_jax.generate.chat import (ImageLike, encode_program, preprocess,
                                          splice_program)
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
-from minigpt4_jax.models import MiniGPT4
+from minigpt4_jax.families import family_of
+from minigpt4_jax.models import VisionLanguageModel
 from minigpt4_jax.prompting import tokenize_with_image
 
 
@@ -46,12 +47,13 @@ class Answerer:
       call may pass others (the harnesses ask per request).
   """
 
-  def __init__(self, model: MiniGPT4, tokenizer, template: Template, config: GenerationConfig,
+  def __init__(self, model: VisionLanguageModel, tokenizer, template: Template, config: GenerationConfig,
                batch_size: int, buckets: Sequence[int] = DEFAULT_BUCKETS):
     self.tokenizer, self.template, self.config = tokenizer, template, config
     self.batch_size, self.buckets = batch_size, tuple(buckets)
     self.num_image_tokens = model.cfg.num_image_tokens
-    self.image_size, self.image_aspect = model.cfg.vision.image_size, image_aspect(model)
+    self.image_size = model.cfg.vision.image_size
+    self.image_transform = family_of(model.cfg).image_transform
     self.graphdef, self.params = nnx.split(model)
     stops = StopTables.build(tokenizer, template.stop_strings, model.cfg.llm.vocab_size)
     self.generator = Generator(model.llm, stops=stops, buckets=self.buckets)
@@ -68,7 +70,7 @@ class Answerer:
 
   def encode(self, images: Sequence[ImageLike]) -> jax.Array:
     """Image embeddings float[batch_size, Q, D] (a short batch repeats its last image)."""
-    pixels = [preprocess(p, self.image_size, self.image_aspect)
+    pixels = [preprocess(p, self.image_size, self.image_transform)
               for p in fill_batch(list(images), self.batch_size)]
     return encode_program(self.graphdef, self.params, jnp.asarray(np.stack(pixels)))
 

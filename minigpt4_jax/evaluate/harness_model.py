@@ -18,13 +18,12 @@ from flax import nnx
 
 from minigpt4_jax.evaluate.answerer import Answerer, conversation_prompt
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length
-from minigpt4_jax.generate.chat import ImageLike, default_dtype, default_template, preprocess
+from minigpt4_jax.generate.chat import ImageLike, preprocess
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import get_template
-from minigpt4_jax.models import MiniGPT4
+from minigpt4_jax.loading import load
+from minigpt4_jax.models import VisionLanguageModel
 from minigpt4_jax.prompting import tokenize_text, tokenize_with_image
-from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.model_init import load_trained
 
 
 @functools.partial(jax.jit, static_argnames=('graphdef',))
@@ -44,7 +43,7 @@ def cut_at_stops(text: str, stops: Sequence[str]) -> str:
 
 
 class HarnessModel:
-  """Answers and scores (image, text) requests with one MiniGPT-4 checkpoint.
+  """Answers and scores (image, text) requests with one checkpoint (any family).
 
   Args:
     model, tokenizer: the checkpoint's model and LLM tokenizer.
@@ -52,7 +51,7 @@ class HarnessModel:
     batch_size: rows per generation call (the last call of a request list is padded).
   """
 
-  def __init__(self, model: MiniGPT4, tokenizer, template: str, batch_size: int = 1,
+  def __init__(self, model: VisionLanguageModel, tokenizer, template: str, batch_size: int = 1,
                buckets: Sequence[int] = DEFAULT_BUCKETS):
     self.batch_size = batch_size
     # Holds the split model, tokenizer and template that log-likelihoods use too.
@@ -63,9 +62,8 @@ class HarnessModel:
   def load(cls, ckpt: str | pathlib.Path, template: str | None = None, batch_size: int = 1,
            dtype=None) -> 'HarnessModel':
     """From a converted checkpoint or a training workdir."""
-    loaded = load_trained(ckpt, dtype or default_dtype())
-    return cls(loaded.model, load_tokenizer(loaded.tokenizer_dir),
-               template or default_template(loaded.model), batch_size)
+    loaded = load(ckpt, dtype)
+    return cls(loaded.model, loaded.tokenizer, template or loaded.template, batch_size)
 
   def generate(self, images: Sequence[ImageLike], messages: Sequence[str], *,
                max_new_tokens: int = 128, num_beams: int = 1, temperature: float = 0.0,
@@ -95,7 +93,7 @@ class HarnessModel:
     ids_bt = np.zeros((1, length), np.int32)  # right padding: masked, never scored
     ids_bt[0, :len(ids)] = ids
     mask_bt = np.arange(length)[None] < len(ids)
-    pixels = preprocess(image, a.image_size, a.image_aspect)[None]
+    pixels = preprocess(image, a.image_size, a.image_transform)[None]
     token_logp, greedy = next_token_logprobs(a.graphdef, a.params, jnp.asarray(ids_bt),
                                              jnp.asarray(pixels), jnp.asarray(mask_bt))
     scored = slice(len(prompt) - 1, len(ids) - 1)  # position t-1 predicts token t

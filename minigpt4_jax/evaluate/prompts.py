@@ -27,7 +27,7 @@ PRESETS: dict[str, str] = {
                  '{question}',
     # MiniGPT-4's detailed description instruction (prompts/alignment.txt, stage 2).
     'describe': 'Describe this image in detail.',
-    # The MiniGPT-4 paper's two CHAIR prompts (SPEC section 8).
+    # The MiniGPT-4 paper's two CHAIR prompts (arXiv 2304.10592, the hallucination table).
     'describe_short': 'Please describe the image shortly and precisely, in less than 20 words.',
     'describe_long': 'Please describe this image as detailed as possible.',
 }

@@ -109,12 +109,6 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 )}
 
 
-def get_task(name: str) -> Task:
-  if name not in TASKS:
-    raise ValueError(f'unknown task {name!r}; known: {sorted(TASKS)}')
-  return TASKS[name]
-
-
 def human_message(record: readers.Record, preset: str) -> str:
   """The text asked about the record's image (captioning records have no question)."""
   return prompts.render(preset, getattr(record, 'question', ''), getattr(record, 'choices', ()))

@@ -9,7 +9,6 @@
   conversation.py  MiniGPT-4's templates, history and answer cleanup
   chat.py          ``Chat``: one image, many turns (terminal and Gradio front ends)
   compile_log.py   counting XLA compilations
-  benchmark.py     ours vs transformers ``generate``
 """
 
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat

@@ -23,18 +23,16 @@ import numpy as np
 from flax import nnx
 from PIL import Image
 
-from minigpt4_jax.data.llava import llava_image
 from minigpt4_jax.data.transforms import decode_rgb, eval_image, normalize
+from minigpt4_jax.families import family_of
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import Conversation, Template, get_template, postprocess
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
-from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4
-from minigpt4_jax.models.llava_config import LLaVAConfig
+from minigpt4_jax.loading import load
+from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
 from minigpt4_jax.prompting import tokenize_with_image
-from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.model_init import load_trained
 
 ImageLike = str | pathlib.Path | Image.Image | np.ndarray
 
@@ -53,15 +51,14 @@ def splice_program(graphdef, params, ids_bt, image_embeds_bqd):
   return nnx.merge(graphdef, params).embed_multimodal(ids_bt, image_embeds_bqd)
 
 
-def preprocess(image: ImageLike, size: int, aspect: str = '') -> np.ndarray:
-  """MiniGPT-4's eval transform (bicubic resize, /255, CLIP mean/std) -> float32[size, size, 3];
-  ``aspect='pad'``: LLaVA-1.5's pad-to-square before the resize."""
+def preprocess(image: ImageLike, size: int, transform: str = 'resize') -> np.ndarray:
+  """The eval transform (``transform``: the family's, e.g. MiniGPT-4's bicubic resize or
+  LLaVA-1.5's pad-to-square), /255, CLIP mean/std -> float32[size, size, 3]."""
   if isinstance(image, (str, pathlib.Path)):
     image = decode_rgb(pathlib.Path(image).read_bytes())
   elif isinstance(image, np.ndarray):
     image = Image.fromarray(image)
-  image = image.convert('RGB')
-  return normalize(llava_image(image, size, aspect) if aspect else eval_image(image, size))
+  return normalize(eval_image(image.convert('RGB'), size, transform))
 
 
 def fit_context(ids: list[int], budget: int) -> list[int]:
@@ -87,14 +84,14 @@ class Chat:
   """One conversation about one image.
 
   Args:
-    model: the MiniGPT-4 model; tokenizer: its LLM tokenizer.
-    template: ``'vicuna_v0'``, ``'llama2'`` or a ``Template``.
+    model: the model; tokenizer: its LLM tokenizer.
+    template: a template name (``'vicuna_v0'``, ``'llama2'``, ``'v1'``, ...) or a ``Template``.
     config: default generation settings (``Chat.answer``'s defaults).
     max_length: context budget of prompt + answer (MiniGPT-4: 2000).
     seed: sampling seed; turn i uses seed + i, so a session replays exactly.
   """
 
-  def __init__(self, model: MiniGPT4, tokenizer, template: str | Template = 'vicuna_v0',
+  def __init__(self, model: VisionLanguageModel, tokenizer, template: str | Template,
                config: GenerationConfig = GenerationConfig(), *, max_length: int = 2000,
                seed: int = 0, buckets=DEFAULT_BUCKETS):
     self.template = get_template(template) if isinstance(template, str) else template
@@ -105,7 +102,7 @@ class Chat:
     self.buckets = tuple(buckets)
     self.num_image_tokens = model.cfg.num_image_tokens
     self.image_size = model.cfg.vision.image_size
-    self.image_aspect = image_aspect(model)
+    self.family = family_of(model.cfg)
     self.graphdef, self.params = nnx.split(model)
     stops = StopTables.build(tokenizer, self.template.stop_strings, model.cfg.llm.vocab_size)
     # The model config's EOS: the tokenizer's is the same id for LLaMA checkpoints.
@@ -129,7 +126,7 @@ class Chat:
     """Encodes the image once; it opens the conversation's first human message."""
     if self.image_embeds is not None:
       raise ValueError('this chat already has its image (one per conversation); reset() first')
-    pixels = jnp.asarray(preprocess(image, self.image_size, self.image_aspect))[None]
+    pixels = jnp.asarray(preprocess(image, self.image_size, self.family.image_transform))[None]
     self.image_embeds = encode_program(self.graphdef, self.params, pixels)
     self.conversation.add_image()
 
@@ -201,30 +198,9 @@ class Chat:
     return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
 
-def default_dtype() -> jnp.dtype:
-  """bf16 on accelerators; f32 on CPUs, where XLA emulates bf16 matmuls slowly."""
-  return jnp.float32 if jax.default_backend() == 'cpu' else jnp.bfloat16
-
-
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
               **kwargs) -> Chat:
   """A ``Chat`` over a converted checkpoint or a training workdir (``template``
-  defaults to ``default_template``)."""
-  loaded = load_trained(ckpt_dir, dtype or default_dtype())
-  model = loaded.model
-  return Chat(model, load_tokenizer(loaded.tokenizer_dir), template or default_template(model),
-              **kwargs)
-
-
-def image_aspect(model: MiniGPT4) -> str:
-  """``preprocess``'s aspect handling for the architecture: LLaVA-1.5 pads to a square
-  ('pad'), MiniGPT-4 resizes ('')."""
-  return 'pad' if isinstance(model.cfg, LLaVAConfig) else ''
-
-
-def default_template(model: MiniGPT4) -> str:
-  """The template the architecture was trained with: LLaVA's v1, or MiniGPT-4's
-  llama2 without a Q-Former and vicuna_v0 with one."""
-  if isinstance(model.cfg, LLaVAConfig):
-    return 'v1'
-  return 'llama2' if model.cfg.qformer is None else 'vicuna_v0'
+  defaults to the family's chat template)."""
+  loaded = load(ckpt_dir, dtype)
+  return Chat(loaded.model, loaded.tokenizer, template or loaded.template, **kwargs)

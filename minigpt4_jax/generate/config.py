@@ -1,4 +1,4 @@
-"""Generation settings, defaulting to MiniGPT-4's ``Chat.answer`` (SPEC §6, ef1ac08)."""
+"""Generation settings, defaulting to MiniGPT-4's ``Chat.answer`` (``minigpt4/conversation/conversation.py`` at ef1ac08)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MiniGPT-4's conversation templates and history (``conversation.py``, ef1ac08; SPEC §6).
+"""MiniGPT-4's conversation templates and history (``minigpt4/conversation/conversation.py`` at ef1ac08).
 
 SeparatorStyle.SINGLE: prompt = system + sep + for each message (role + text + sep),
 the last (the assistant's, still empty) rendered as its bare role. The image is a

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from minigpt4_jax.models import layers
-from minigpt4_jax.models.llava_config import ClipVitConfig
+from minigpt4_jax.models.configs import ClipVitConfig
 
 
 def quick_gelu(x: jax.Array) -> jax.Array:

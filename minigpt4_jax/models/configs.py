@@ -1,8 +1,10 @@
-"""Architecture descriptions as frozen dataclasses, with the named presets.
+"""Architecture descriptions as frozen dataclasses: the towers, and ``ModelConfig``,
+the one composition every family (``minigpt4_jax.families``) describes.
 
-The presets record the released models' shapes (../shared/SPEC.md §1-§4). The
-converter never trusts them: it reads every size from the checkpoint tensors and
-config.json, and these presets exist for tests, benchmarks and random init.
+The tower constants at the end record the released models' shapes (MiniGPT-4's
+``minigpt4/models/eva_vit.py``, ``Qformer.py`` and the LLaMA ``config.json`` files;
+LLaVA's CLIP towers). The converter never trusts them: it reads every size from the
+checkpoint tensors and config.json; these exist for presets, tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from typing import Any, Literal
+
+ClipAct = Literal['quick_gelu', 'gelu']
 
 
 class ViTGeometry:
@@ -44,6 +48,36 @@ class EvaVitConfig(ViTGeometry):
   num_heads: int = 16
   mlp_dim: int = 6144
   layer_norm_eps: float = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipVitConfig(ViTGeometry):
+  """OpenAI CLIP vision tower (transformers ``CLIPVisionModel``), built to the layer
+  LLaVA reads.
+
+  ``depth`` counts the blocks built, not the blocks of the released tower: LLaVA reads
+  the hidden states of the second-to-last layer (``mm_vision_select_layer -2``), so
+  ViT-L/14's 24th block and its ``post_layernorm`` are never built, as MiniGPT-4 drops
+  EVA's 40th.
+  """
+
+  image_size: int = 336
+  patch_size: int = 14
+  width: int = 1024
+  depth: int = 23
+  num_heads: int = 16
+  mlp_dim: int = 4096
+  layer_norm_eps: float = 1e-5
+  act: ClipAct = 'quick_gelu'  # OpenAI CLIP's x * sigmoid(1.702 x)
+
+
+VisionConfig = EvaVitConfig | ClipVitConfig
+_VISION_KINDS: dict[str, type] = {'eva': EvaVitConfig, 'clip': ClipVitConfig}
+
+
+def vision_kind(cfg: VisionConfig) -> str:
+  """'eva' or 'clip': which tower module ``cfg`` builds."""
+  return next(k for k, t in _VISION_KINDS.items() if isinstance(cfg, t))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,60 +149,110 @@ def _first_id(value: int | list[int] | None, default: int) -> int:
   return value[0] if isinstance(value, list) else value
 
 
-# mlp2x_gelu: LLaVA-1.5's Linear -> GELU -> Linear (llava_config.py).
+# linear: MiniGPT-4's llama_proj and LLaVA v1; mlp3: the MiniGPT-4 paper's ablation (b);
+# mlp2x_gelu: LLaVA-1.5's Linear -> GELU -> Linear.
 ProjectorKind = Literal['linear', 'mlp3', 'mlp2x_gelu']
+# How vision tokens reach the projector:
+#   qformer:     ln_vision -> Q-Former queries (MiniGPT-4 with Vicuna);
+#   patch_group: ln_vision -> CLS dropped, ``patch_group`` raster-consecutive patches
+#                concatenated (MiniGPT-4 with Llama-2, MiniGPT-v2);
+#   patches:     the tower's patch tokens, CLS dropped (LLaVA's selected layer).
+Connector = Literal['qformer', 'patch_group', 'patches']
+CONNECTORS = ('qformer', 'patch_group', 'patches')
+# LLaVA's find_all_linear_names: every Linear of the LLM blocks (lm_head excluded).
+ALL_LINEARS = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
 
 
 @dataclasses.dataclass(frozen=True)
-class MiniGPT4Config:
-  """The composition: vision -> ln_vision -> [Q-Former] -> projector -> LLM.
+class LoraConfig:
+  """Low-rank adapters on the LLM's linears (peft ``LoraConfig``): scale alpha / rank."""
 
-  ``qformer=None`` is the Llama-2 MiniGPT-4 path: CLS dropped and every
-  ``patch_group`` raster-consecutive patch tokens concatenated before the projector.
+  rank: int
+  alpha: float
+  targets: tuple[str, ...] = ALL_LINEARS
+
+  @property
+  def scale(self) -> float:
+    return self.alpha / self.rank
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """One vision-language model: vision tower -> connector -> projector -> LLM.
+
+  ``family`` names the ``minigpt4_jax.families`` module that owns the model's
+  templates, preprocessing and conversion; the architecture itself is the fields.
   """
 
-  vision: EvaVitConfig = EvaVitConfig()
-  qformer: QFormerConfig | None = QFormerConfig()
+  family: str = 'minigpt4'
+  vision: VisionConfig = EvaVitConfig()
+  connector: Connector = 'qformer'
+  qformer: QFormerConfig | None = QFormerConfig()  # the qformer connector's, else None
   llm: LlamaConfig = LlamaConfig()
   projector: ProjectorKind = 'linear'
   patch_group: int = 4
   ln_vision_eps: float = 1e-5  # a fresh torch LayerNorm, not the ViT's 1e-6
+  lora: LoraConfig | None = None
+
+  def __post_init__(self):
+    if self.connector not in CONNECTORS:
+      raise ValueError(f'connector={self.connector!r}; expected one of {CONNECTORS}')
+    if (self.connector == 'qformer') != (self.qformer is not None):
+      raise ValueError(f'connector={self.connector!r} with qformer={self.qformer!r}: a '
+                       'Q-Former config goes with the qformer connector only')
+
+  @property
+  def has_ln_vision(self) -> bool:
+    """Whether the model holds ln_vision (the connectors that normalise EVA's tokens)."""
+    return self.connector in ('qformer', 'patch_group')
 
   @property
   def projector_in(self) -> int:
-    if self.qformer is not None:
+    if self.connector == 'qformer':
       return self.qformer.hidden
-    return self.vision.width * self.patch_group
+    if self.connector == 'patch_group':
+      return self.vision.width * self.patch_group
+    return self.vision.width
 
   @property
   def num_image_tokens(self) -> int:
-    if self.qformer is not None:
+    if self.connector == 'qformer':
       return self.qformer.num_query_tokens
-    if self.vision.num_patches % self.patch_group:
-      raise ValueError(
-          f'{self.vision.num_patches} patches do not split into groups of {self.patch_group}'
-      )
-    return self.vision.num_patches // self.patch_group
+    if self.connector == 'patch_group':
+      if self.vision.num_patches % self.patch_group:
+        raise ValueError(
+            f'{self.vision.num_patches} patches do not split into groups of {self.patch_group}')
+      return self.vision.num_patches // self.patch_group
+    return self.vision.num_patches
 
   def to_json(self) -> str:
-    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+    raw = dataclasses.asdict(self)
+    raw['vision'] = {'kind': vision_kind(self.vision), **raw['vision']}
+    return json.dumps(raw, indent=2, sort_keys=True)
 
   @classmethod
-  def from_json(cls, text: str) -> 'MiniGPT4Config':
+  def from_json(cls, text: str) -> 'ModelConfig':
+    """Reads ``to_json``'s output, and the two layouts written before families existed
+    (MiniGPT-4's config without ``family``; LLaVA's with ``"family": "llava"`` and a
+    CLIP tower without ``kind``), so older checkpoints and workdirs load unchanged."""
     raw = json.loads(text)
-    qformer = raw.pop('qformer')
+    vision = dict(raw.pop('vision'))
+    family = raw.pop('family', 'minigpt4')
+    kind = vision.pop('kind', 'clip' if 'act' in vision else 'eva')
+    qformer = raw.pop('qformer', None)
     if qformer is not None:
       qformer['cross_attention_layers'] = tuple(qformer['cross_attention_layers'])
       qformer = QFormerConfig(**qformer)
-    return cls(
-        vision=EvaVitConfig(**raw.pop('vision')),
-        qformer=qformer,
-        llm=LlamaConfig(**raw.pop('llm')),
-        **raw,
-    )
+    lora = raw.pop('lora', None)
+    if lora is not None:
+      lora = LoraConfig(**{**lora, 'targets': tuple(lora['targets'])})
+    connector = raw.pop('connector', None) or (
+        'qformer' if qformer is not None else 'patch_group' if kind == 'eva' else 'patches')
+    return cls(family=family, vision=_VISION_KINDS[kind](**vision), connector=connector,
+               qformer=qformer, llm=LlamaConfig(**raw.pop('llm')), lora=lora, **raw)
 
 
-# --- presets -------------------------------------------------------------------------
+# --- tower presets (families compose them into ModelConfig presets) -------------------
 
 eva_vit_g = EvaVitConfig()
 qformer_blip2 = QFormerConfig()
@@ -178,6 +262,13 @@ vicuna_13b = LlamaConfig(
     mlp_dim=13824, rms_norm_eps=1e-6, max_position_embeddings=2048,
 )
 llama2_7b = LlamaConfig(vocab_size=32000, rms_norm_eps=1e-5, max_position_embeddings=4096)
+# LLaVA: CLIP ViT-L/14 at 224 (v1) and 336 px (1.5); Vicuna v1.5 is Llama-2 shaped.
+clip_vit_l14 = ClipVitConfig(image_size=224)
+clip_vit_l14_336 = ClipVitConfig(image_size=336)
+vicuna_v15_7b = dataclasses.replace(vicuna_7b, vocab_size=32000, max_position_embeddings=4096,
+                                    rms_norm_eps=1e-5)
+vicuna_v15_13b = dataclasses.replace(vicuna_13b, vocab_size=32000, max_position_embeddings=4096,
+                                     rms_norm_eps=1e-5)
 
 tiny_vit = EvaVitConfig(image_size=224, patch_size=14, width=64, depth=2, num_heads=4, mlp_dim=128)
 tiny_qformer = QFormerConfig(
@@ -188,19 +279,6 @@ tiny_llm = LlamaConfig(
     vocab_size=1000, hidden=64, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16,
     mlp_dim=128, rms_norm_eps=1e-6, max_position_embeddings=512,
 )
-
-PRESETS: dict[str, MiniGPT4Config] = {
-    'vicuna_7b': MiniGPT4Config(llm=vicuna_7b),
-    'vicuna_13b': MiniGPT4Config(llm=vicuna_13b),
-    'llama2_7b': MiniGPT4Config(qformer=None, llm=llama2_7b),
-    'tiny': MiniGPT4Config(vision=tiny_vit, qformer=tiny_qformer, llm=tiny_llm),
-    'tiny_no_qformer': MiniGPT4Config(vision=tiny_vit, qformer=None, llm=tiny_llm),
-}
-
-
-def preset(name: str) -> MiniGPT4Config:
-  """A named architecture; ``name`` is one of ``PRESETS``."""
-  try:
-    return PRESETS[name]
-  except KeyError:
-    raise ValueError(f'unknown architecture preset {name!r}; known: {sorted(PRESETS)}') from None
+# 64 image tokens (224 px / 28 px patches): cheap enough for CPU training.
+tiny_clip = ClipVitConfig(image_size=224, patch_size=28, width=64, depth=2, num_heads=4,
+                          mlp_dim=128)

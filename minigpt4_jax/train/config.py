@@ -21,16 +21,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.init_from = ''
 
   c.model = ml_collections.ConfigDict()
-  c.model.preset = 'tiny'        # architecture when init_from == '' (see models/configs.py)
-  c.model.projector = 'linear'   # 'linear' | 'mlp3' (paper ablation b)
-  c.model.no_qformer = False     # paper ablation a (random init only; converted ckpts decide)
-  c.model.train_qformer = False  # paper ablation c: Q-Former and its queries also train
+  c.model.preset = 'tiny'        # architecture when init_from == '' (minigpt4_jax.families)
+  c.model.projector = 'linear'   # 'linear' | 'mlp3' (paper ablation b) | 'mlp2x_gelu'
+  # '' = the preset's / checkpoint's; 'patch_group': the paper's ablation (a), no
+  # Q-Former (random init only: a converted checkpoint decides its own).
+  c.model.connector = ''
   c.model.dtype = 'bfloat16'     # compute/storage dtype of the frozen towers
   c.model.tokenizer = ''         # '' = the checkpoint's, or the bundled tiny one
-  c.model.remat = False          # rematerialise LLM blocks in the backward pass
-  c.model.train_llm = False      # LLaVA stage 2: the whole LLM trains too
-  c.model.lora_rank = 0          # > 0: LoRA adapters on the LLM's linears train instead (lora.py)
+  c.model.remat = 'none'         # LLM blocks in the backward pass: 'none' | 'full' | 'dots'
+  c.model.lora_rank = 0          # > 0: LoRA adapters on the LLM (models/lora.py)
   c.model.lora_alpha = 256.0     # LLaVA-1.5's LoRA: r 128, alpha 256
+  c.model.lora_targets = ()      # () = every linear of the LLM blocks
 
   c.text = ml_collections.ConfigDict()
   c.text.template = ''           # '' = stage 1: [BOS] <image> caption, no prompt
@@ -44,6 +45,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = default_data_config()
 
   c.train = ml_collections.ConfigDict()
+  # Regexes over parameter paths: what trains (families state their stages' patterns).
+  c.train.trainable = ('projector/.*',)
   c.train.steps = 20_000
   c.train.batch_size = 256       # global, across every device and accumulation micro-step
   c.train.grad_accum = 1         # micro-batches per step (batch_size must divide)

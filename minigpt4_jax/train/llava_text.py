@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from minigpt4_jax.models.minigpt4 import IMAGE_TOKEN_ID
+from minigpt4_jax.models.vlm import IMAGE_TOKEN_ID
 from minigpt4_jax.prompting import VICUNA_V1_SYSTEM
 from minigpt4_jax.train.text import (BatchEncoder, TextLayout, batch_arrays, fixed_length,
                                      pad_token_id, padded_length)

@@ -1,10 +1,18 @@
-"""train_and_evaluate: the whole run, resumable, for both MiniGPT-4 stages."""
+"""train_and_evaluate: one resumable training run, any family, any stage.
+
+Three parts, each a function: ``setup`` builds everything a run needs (mesh, model,
+text encoder, trainable split, shardings, optimizer, data, checkpoints), ``resume``
+restores the latest checkpoint if the workdir has one, and ``train_steps`` runs the
+step loop with logging and checkpoints.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pathlib
 import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -13,17 +21,16 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
-from minigpt4_jax import sharding
-from minigpt4_jax.data.pipeline import make_train_iterator
+from minigpt4_jax import sharding, workdir as workdirs
+from minigpt4_jax.data.pipeline import TrainIterator, make_train_iterator
+from minigpt4_jax.loading import run_model
 from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.checkpoints import TrainCheckpoints, abstract_like
 from minigpt4_jax.train.llava_text import make_encoder
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
-from minigpt4_jax.train.model_init import RESOLVED_CONFIG, initial_model
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_train_step
 from minigpt4_jax.train.text import TextLayout, pad_columns
-from minigpt4_jax.train.trainable import split_for_config
+from minigpt4_jax.train.trainable import TOWERS, split_trainable, summary, trained_paths
 
 
 def prompt_index(seed: int, step: int, num_prompts: int) -> int:
@@ -45,9 +52,6 @@ def _validate(config: ml_collections.ConfigDict, mesh) -> None:
   data_parallel = mesh.shape['data'] * mesh.shape['fsdp']
   if t.batch_size % t.grad_accum:
     raise ValueError(f'train.batch_size={t.batch_size} must divide by train.grad_accum={t.grad_accum}')
-  if config.data.kind == 'features' and config.model.train_qformer:
-    raise ValueError('data.kind=features stands in for the frozen towers, but '
-                     'model.train_qformer=True trains the Q-Former: train from images')
   if (t.batch_size // t.grad_accum) % data_parallel:
     raise ValueError(f'micro-batch {t.batch_size // t.grad_accum} must divide by the '
                      f'{data_parallel} data-parallel devices (mesh.data x mesh.fsdp)')
@@ -59,25 +63,42 @@ def _device_batch(mesh, arrays: dict[str, np.ndarray]) -> dict[str, jax.Array]:
           for k, v in arrays.items()}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Trains ``config.train.steps`` steps in ``workdir``, resuming if it holds checkpoints.
+@dataclasses.dataclass
+class Run:
+  """Everything ``setup`` builds; ``resume`` and ``train_steps`` advance it."""
 
-  Returns the metrics of the last logged step.
-  """
-  workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  config: ml_collections.ConfigDict
+  workdir: pathlib.Path
+  mesh: jax.sharding.Mesh
+  encoder: Any
+  trainable: Any
+  frozen: Any
+  opt_state: Any
+  train_step: Callable
+  data: TrainIterator
+  checkpoints: workdirs.TrainCheckpoints
+  step: int = 0
+  skipped: int = 0
+
+
+def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
+  """Builds the run: model in its shards, trainable split, optimizer, data, checkpoints."""
   mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
   _validate(config, mesh)
-  if jax.process_index() == 0:
-    (workdir / RESOLVED_CONFIG).write_text(config.to_json_best_effort(indent=2))
-
-  start = initial_model(config, mesh)
+  start = run_model(config, mesh)
   model = start.model
   encoder = make_encoder(load_tokenizer(start.tokenizer_dir), TextLayout(
       template=config.text.template, instructions=tuple(config.text.instructions),
       end_sym=config.text.end_sym, max_txt_len=config.text.max_txt_len,
       num_image_tokens=model.cfg.num_image_tokens, pad_multiple=config.text.pad_multiple))
-  graphdef, trainable, frozen = split_for_config(model, config.model)
+  graphdef, trainable, frozen = split_trainable(model, tuple(config.train.trainable))
+  if config.data.kind == 'features' and any(p.startswith(TOWERS) for p in trained_paths(trainable)):
+    raise ValueError('data.kind=features stands in for the frozen towers, but '
+                     f'train.trainable={tuple(config.train.trainable)} trains tower parameters: '
+                     'train from images')
+  logging.info('%s', summary(trainable, frozen))
+  if jax.process_index() == 0:
+    print(summary(trainable, frozen), flush=True)
   trainable_sh = sharding.state_shardings(trainable, mesh)
   frozen_sh = sharding.state_shardings(frozen, mesh)
   trainable = jax.device_put(trainable, trainable_sh)
@@ -85,67 +106,105 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   tx, schedule = make_optimizer(config.train)
   opt_sh = optimizer_shardings(tx, trainable, trainable_sh, mesh)
   opt_state = jax.jit(tx.init, out_shardings=opt_sh)(trainable)
-
-  data = make_train_iterator(config.data, global_batch_size=config.train.batch_size,
-                             seed=config.seed)
-  checkpoints = TrainCheckpoints(workdir, config.train.keep_checkpoints)
-  step = checkpoints.latest_step() or 0
-  skipped = 0
-  if step:
-    restored = checkpoints.restore(step, abstract_like(trainable), abstract_like(opt_state))
-    trainable, opt_state = restored['trainable'], restored['opt_state']
-    data.set_state(restored['data'])
-    skipped = restored['meta']['skipped_samples']
-    drop_logged_after(workdir, step)
-    logging.info('resumed from %s at step %d', checkpoints.directory, step)
-
   train_step = jax.jit(
       make_train_step(graphdef, tx, schedule, config.train.grad_accum, encoder.first_target),
       in_shardings=(trainable_sh, frozen_sh, opt_sh, None, None),
       out_shardings=(trainable_sh, opt_sh, None),
       donate_argnums=(0, 2),  # trainable and optimizer state; never the frozen towers
   )
-  writer = MetricsWriter(workdir)
-  total = config.train.steps
-  progress = tqdm.tqdm(total=total, initial=step, desc='train', unit='step',
+  data = make_train_iterator(config.data, global_batch_size=config.train.batch_size,
+                             seed=config.seed)
+  checkpoints = workdirs.TrainCheckpoints(workdir, config.train.keep_checkpoints)
+  return Run(config, workdir, mesh, encoder, trainable, frozen, opt_state, train_step, data,
+             checkpoints)
+
+
+def resume(run: Run) -> None:
+  """Continues after the workdir's latest checkpoint, if any (same next batch, no
+  step logged twice)."""
+  step = run.checkpoints.latest_step()
+  if not step:
+    return
+  restored = run.checkpoints.restore(step, workdirs.abstract_like(run.trainable),
+                                     workdirs.abstract_like(run.opt_state))
+  run.trainable, run.opt_state = restored['trainable'], restored['opt_state']
+  run.data.set_state(restored['data'])
+  run.step, run.skipped = step, restored['meta']['skipped_samples']
+  drop_logged_after(run.workdir, step)
+  logging.info('resumed from %s at step %d', run.checkpoints.directory, step)
+
+
+def _next_batch(run: Run) -> dict[str, jax.Array]:
+  """The next global batch on the mesh: images (or cached features) and token arrays."""
+  raw = next(run.data)
+  run.skipped += int(np.sum(raw['skipped']))
+  encoder = run.encoder
+  tokens = encoder.encode(list(raw['text']),
+                          prompt_index(run.config.seed, run.step, encoder.num_prompts))
+  if run.config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
+    longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
+    tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)
+  vision = {k: raw[k] for k in ('image', 'features') if k in raw}  # features: cached towers
+  return _device_batch(run.mesh, {**vision, **tokens})
+
+
+def train_steps(run: Run, writer: MetricsWriter) -> dict[str, float]:
+  """Runs steps until ``train.steps``; returns the metrics of the last logged step."""
+  t = run.config.train
+  progress = tqdm.tqdm(total=t.steps, initial=run.step, desc='train', unit='step',
                        disable=jax.process_index() != 0, dynamic_ncols=True)
   pending = None  # (step, device metrics): read one step late so dispatch runs ahead
   window_start, window_steps, last = time.perf_counter(), 0, {}
   try:
-    while step < total:
-      raw = next(data)
-      skipped += int(np.sum(raw['skipped']))
-      tokens = encoder.encode(list(raw['text']), prompt_index(config.seed, step, encoder.num_prompts))
-      if config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
-        longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
-        tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)
-      vision = {k: raw[k] for k in ('image', 'features') if k in raw}  # features: cached towers
-      batch = _device_batch(mesh, {**vision, **tokens})
-      trainable, opt_state, metrics = train_step(trainable, frozen, opt_state, batch,
-                                                 jnp.int32(step))
+    while run.step < t.steps:
+      batch = _next_batch(run)
+      run.trainable, run.opt_state, metrics = run.train_step(
+          run.trainable, run.frozen, run.opt_state, batch, jnp.int32(run.step))
       if pending is not None:
         _check_finite(pending[0], jax.device_get(pending[1]))
-      step += 1
+      run.step += 1
       window_steps += 1
-      pending = (step, metrics)
+      pending = (run.step, metrics)
       progress.update(1)
-      if step % config.train.log_every == 0 or step == total:
+      if run.step % t.log_every == 0 or run.step == t.steps:
         host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        _check_finite(step, host)
+        _check_finite(run.step, host)
         elapsed = time.perf_counter() - window_start
-        host.update(images_per_sec=window_steps * config.train.batch_size / elapsed,
-                    steps_per_sec=window_steps / elapsed, skipped_samples=skipped)
-        writer.write(step, host)
+        host.update(images_per_sec=window_steps * t.batch_size / elapsed,
+                    steps_per_sec=window_steps / elapsed, skipped_samples=run.skipped)
+        writer.write(run.step, host)
         progress.set_postfix(loss=f'{host["loss"]:.4f}', lr=f'{host["lr"]:.2e}')
         window_start, window_steps, last = time.perf_counter(), 0, host
-      if step % config.train.checkpoint_every == 0 or step == total:
-        _check_finite(step, jax.device_get(metrics))
-        checkpoints.save(step, trainable, opt_state, data.get_state(),
-                         {'step': step, 'skipped_samples': skipped})
-    checkpoints.wait()
+      if run.step % t.checkpoint_every == 0 or run.step == t.steps:
+        _check_finite(run.step, jax.device_get(metrics))
+        save(run)
+    run.checkpoints.wait()
   finally:
-    data.close()
     progress.close()
-    writer.close()
-    checkpoints.close()
   return last
+
+
+def save(run: Run) -> None:
+  """A checkpoint of the run at its current step (asynchronous; orbax commits it whole)."""
+  run.checkpoints.save(run.step, run.trainable, run.opt_state, run.data.get_state(),
+                       {'step': run.step, 'skipped_samples': run.skipped})
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+  """Trains ``config.train.steps`` steps in ``workdir``, resuming if it holds checkpoints.
+
+  Returns the metrics of the last logged step.
+  """
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  if jax.process_index() == 0:
+    (workdir / workdirs.RUN_CONFIG).write_text(config.to_json_best_effort(indent=2))
+  run = setup(config, workdir)
+  writer = MetricsWriter(workdir)
+  try:
+    resume(run)
+    return train_steps(run, writer)
+  finally:
+    run.data.close()
+    writer.close()
+    run.checkpoints.close()

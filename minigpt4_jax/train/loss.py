@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from minigpt4_jax.models import MiniGPT4
+from minigpt4_jax.models import VisionLanguageModel
 
 
 def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
@@ -23,7 +23,7 @@ def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
   return jnp.sum(nll * mask), jnp.sum(mask)
 
 
-def batch_nll_sum(model: MiniGPT4, batch: dict[str, jax.Array],
+def batch_nll_sum(model: VisionLanguageModel, batch: dict[str, jax.Array],
                   first_target: int = 1) -> tuple[jax.Array, jax.Array]:
   """Loss terms of a batch holding either ``image`` float[B, S, S, 3] or the frozen
   towers' precomputed outputs ``features`` float[B, Q, C] (stage 1 without

@@ -14,8 +14,8 @@ def decay_mask(params) -> object:
   """True where weight decay applies.
 
   LAVIS decays trainable parameters with ndim >= 2 whose names lack "bias"/"ln"/"bn".
-  Among the parameters that can train here (projector, Q-Former, query tokens) every
-  bias and norm parameter is 1-D, so ndim >= 2 alone is the same rule.
+  Every bias and norm parameter of our towers, projectors and LoRA adapters is 1-D,
+  so ndim >= 2 alone is the same rule whatever the trainable patterns select.
   """
   return jax.tree.map(lambda leaf: leaf.ndim >= 2, params)
 

@@ -1,4 +1,4 @@
-"""MiniGPT-4's training prompts (SPEC §4-§5)."""
+"""MiniGPT-4's training prompts (``prompts/alignment.txt`` and ``train_configs/minigpt4*_stage2_finetune.yaml`` of Vision-CAIR/MiniGPT-4 at ef1ac08)."""
 
 # prompts/alignment.txt of MiniGPT-4 (unchanged since its first commit).
 ALIGNMENT_INSTRUCTIONS = (

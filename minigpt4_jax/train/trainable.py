@@ -1,41 +1,42 @@
-"""Which parameters train: one filter, in one place.
+"""Which parameters train: ``config.train.trainable``, regexes over parameter paths.
 
-MiniGPT-4 trains only the projector in both stages; the paper's ablation (c) also
-trains the Q-Former and its query tokens. LLaVA trains the projector in stage 1 and
-the projector and the whole LLM in stage 2 (or, in LoRA mode, the LLM's low-rank
-adapters, ``lora.py``). Everything else stays frozen: it never gets gradients,
-optimizer state or buffer donation.
+MiniGPT-4 trains only the projector in both stages (``('projector/.*',)``); the
+paper's ablation (c) adds ``'qformer/.*'``. LLaVA trains the projector in stage 1 and
+the projector and the whole LLM (``'llm/.*'``) in stage 2, or the LLM's low-rank
+adapters (``'llm/.*/lora_[ab]'``). Each family states its stages' patterns
+(``minigpt4_jax.families``). Everything else stays frozen: it never gets gradients,
+optimizer state or buffer donation. A pattern that matches nothing is an error.
 """
 
 from __future__ import annotations
 
-import ml_collections
+import jax
+import jax.numpy as jnp
 from flax import nnx
 
+from minigpt4_jax.models.params import count, split_by_patterns
 
-def trainable_filter(train_qformer: bool = False, *, train_llm: bool = False,
-                     train_lora: bool = False) -> nnx.filterlib.Filter:
-  """An nnx filter selecting the trainable parameters by path."""
-  parts = [nnx.PathContains('projector')]
-  if train_qformer:
-    parts.append(nnx.PathContains('qformer'))
-  if train_llm:
-    parts.append(nnx.PathContains('llm'))
-  if train_lora:
-    parts += [nnx.PathContains('lora_a'), nnx.PathContains('lora_b')]
-  return nnx.All(nnx.Param, nnx.Any(*parts))
+# Frozen towers that cached features (data.kind=features) stand in for.
+TOWERS = ('vision/', 'ln_vision/', 'qformer/')
 
 
-def split_trainable(model: nnx.Module, train_qformer: bool = False, *, train_llm: bool = False,
-                    train_lora: bool = False):
-  """(graphdef, trainable state, frozen state) of ``model``."""
-  return nnx.split(model, trainable_filter(train_qformer, train_llm=train_llm,
-                                           train_lora=train_lora), ...)
+def split_trainable(model: nnx.Module, patterns: tuple[str, ...] = ('projector/.*',)):
+  """(graphdef, trainable state, frozen state) of ``model``. Trained parameters are
+  kept in float32 (compute stays in the model's dtype), as mixed-precision training
+  does: bf16 weights would round small updates (LLaVA's lr 2e-5) away."""
+  graphdef, trainable, frozen = split_by_patterns(model, tuple(patterns))
+  trainable = jax.tree.map(lambda x: x.astype(jnp.float32), trainable)
+  return graphdef, trainable, frozen
 
 
-def split_for_config(model: nnx.Module, model_config: ml_collections.ConfigDict):
-  """``split_trainable`` as the run's ``config.model`` section asks."""
-  # .get: configs of runs made before LLaVA lack the LLaVA fields.
-  return split_trainable(model, model_config.train_qformer,
-                         train_llm=model_config.get('train_llm', False),
-                         train_lora=model_config.get('lora_rank', 0) > 0)
+def trained_paths(trainable) -> list[str]:
+  """'/'-joined paths of a trainable state's leaves."""
+  return ['/'.join(str(getattr(k, 'key', k)) for k in path)
+          for path, _ in jax.tree_util.tree_leaves_with_path(trainable)]
+
+
+def summary(trainable, frozen) -> str:
+  """One line for the run's start: how much trains and how much stays frozen."""
+  trained, fixed = count(trainable), count(frozen)
+  return (f'trainable parameters: {trained:,} ({trained / max(trained + fixed, 1):.2%}); '
+          f'frozen: {fixed:,}')

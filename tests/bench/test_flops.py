@@ -5,12 +5,13 @@ import jax.numpy as jnp
 import pytest
 from flax import nnx
 
-from minigpt4_jax.bench import flops
-from minigpt4_jax.bench.batches import synthetic_batch
-from minigpt4_jax.bench.jax_step import JaxTrainStep, compiled_flops
-from minigpt4_jax.bench.sizes import STAGE1
-from minigpt4_jax.bench.train_bench import train_config
-from minigpt4_jax.models import MiniGPT4, preset
+from minigpt4_jax.tools.bench import flops
+from minigpt4_jax.tools.bench.batches import synthetic_batch
+from minigpt4_jax.tools.bench.jax_step import JaxTrainStep, compiled_flops
+from minigpt4_jax.tools.bench.sizes import STAGE1
+from minigpt4_jax.tools.bench.train_bench import train_config
+from minigpt4_jax.families import preset
+from minigpt4_jax.models import VisionLanguageModel
 
 
 def test_tiny_stage1_step_matches_a_hand_count():
@@ -71,7 +72,7 @@ def test_whole_train_step_is_within_elementwise_work_of_xla_count(from_features,
   a few percent at tiny; a wrong backward rule (e.g. LLM weight gradients) would be
   off by tens of percent."""
   cfg = preset('tiny')
-  step = JaxTrainStep(MiniGPT4(cfg, rngs=nnx.Rngs(0)), train_config())
+  step = JaxTrainStep(VisionLanguageModel(cfg, rngs=nnx.Rngs(0)), train_config())
   batch = jax.device_put(synthetic_batch(cfg, STAGE1, batch=2))
   if from_features:
     batch = step.features_batch(batch)

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from minigpt4_jax.bench.memory import peak_rss_alone
-from minigpt4_jax.bench.timing import interleaved
+from minigpt4_jax.tools.bench.memory import peak_rss_alone
+from minigpt4_jax.tools.bench.timing import interleaved
 
 MIB = 2 ** 20
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from minigpt4_jax.bench import report, train_bench
-from minigpt4_jax.bench.sizes import SIZES, STAGE1
-from minigpt4_jax.bench.train_bench import JAX, JAX_FEATURES, PYTORCH
+from minigpt4_jax.tools.bench import report, train_bench
+from minigpt4_jax.tools.bench.sizes import SIZES, STAGE1
+from minigpt4_jax.tools.bench.train_bench import JAX, JAX_FEATURES, PYTORCH
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from launch import convert as convert_cli
-from minigpt4_jax.models import preset
+from minigpt4_jax.families import preset
 from tests.convert import layouts
 
 

@@ -1,6 +1,6 @@
 """Writes tiny random checkpoints in the released files' original layouts.
 
-The LAVIS key names are the transformers ones renamed back (SPEC §11), so the
+The LAVIS key names are the transformers ones renamed back (transformers ``convert_blip_2_original_to_pytorch.py``), so the
 converted model can be compared against the transformers modules they came from.
 """
 
@@ -18,7 +18,7 @@ from flax import nnx
 from safetensors.torch import save_file
 from transformers import Blip2Config
 
-from minigpt4_jax.models.configs import MiniGPT4Config
+from minigpt4_jax.models.configs import ModelConfig
 from tests import reference
 
 _VISION_RENAMES = (
@@ -49,7 +49,7 @@ def _rename(key: str, renames) -> str:
 @dataclasses.dataclass
 class TinyRelease:
   """The tiny reference modules and the files written from them."""
-  cfg: MiniGPT4Config
+  cfg: ModelConfig
   vision: torch.nn.Module
   qformer: torch.nn.Module | None
   query_tokens: torch.Tensor | None
@@ -126,7 +126,7 @@ def save_bin_shards(state: dict[str, torch.Tensor], directory: pathlib.Path,
   (directory / 'pytorch_model.bin.index.json').write_text(json.dumps({'weight_map': weight_map}))
 
 
-def write_release(root: pathlib.Path, cfg: MiniGPT4Config, tokenizer_dir: pathlib.Path,
+def write_release(root: pathlib.Path, cfg: ModelConfig, tokenizer_dir: pathlib.Path,
                   *, safetensors: bool = True, vision_prefix: str = '') -> TinyRelease:
   """Tiny random towers written as the released files: LAVIS ``.pth`` files (the EVA
   one with its keys under ``vision_prefix`` in a ``{'model': ...}`` dict if given),

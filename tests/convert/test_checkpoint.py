@@ -14,16 +14,17 @@ import torch
 import minigpt4_jax
 from launch import convert as convert_cli
 from minigpt4_jax import checkpoint, sharding
-from minigpt4_jax.convert.assign import ConversionError, param_table
+from minigpt4_jax.convert.assign import ConversionError
+from minigpt4_jax.models.params import param_table
 from tests.convert import layouts
 
 
 def test_save_then_load_keeps_every_parameter(converted, tokenizer_dir, tmp_path):
-  model = minigpt4_jax.load(converted, dtype=jnp.float32)
+  model = minigpt4_jax.load(converted, dtype=jnp.float32).model
   checkpoint.save(model, tmp_path / 'ckpt', tokenizer_dir, dtype=jnp.bfloat16)
   assert checkpoint.load_config(tmp_path / 'ckpt') == model.cfg
   assert (checkpoint.tokenizer_dir(tmp_path / 'ckpt') / 'tokenizer.model').is_file()
-  loaded = param_table(minigpt4_jax.load(tmp_path / 'ckpt', dtype=jnp.float32))
+  loaded = param_table(minigpt4_jax.load(tmp_path / 'ckpt', dtype=jnp.float32).model)
   for path, var in param_table(model).items():
     # Towers stored in bf16; the projector as trained (f32), bit for bit.
     expected = var[...] if path.startswith('projector/') else var[...].astype(jnp.bfloat16)
@@ -33,7 +34,7 @@ def test_save_then_load_keeps_every_parameter(converted, tokenizer_dir, tmp_path
 
 def test_load_into_a_mesh_shards_and_matches(release, converted):
   mesh = sharding.make_mesh(data=1, fsdp=2, tensor=4)  # the 8 fake CPU devices
-  model = minigpt4_jax.load(converted, dtype=jnp.float32, mesh=mesh)
+  model = minigpt4_jax.load(converted, dtype=jnp.float32, mesh=mesh).model
   up = model.llm.layers[0].mlp.up_proj.kernel[...]
   assert up.sharding.spec == jax.sharding.PartitionSpec('fsdp', 'tensor')
   assert len(up.addressable_shards) == 8
@@ -57,7 +58,7 @@ def test_killed_write_is_not_a_checkpoint(tmp_path):
   [partial] = tmp_path.glob('.ckpt.partial-*')  # left behind, hidden, never complete
   assert not checkpoint.is_complete(partial)
   with pytest.raises(FileNotFoundError, match=r'no config.json; not a \(complete\) converted'):
-    minigpt4_jax.load(partial)
+    checkpoint.load(partial)
 
 
 def test_failed_overwrite_keeps_the_old_checkpoint(release, converted, tmp_path):

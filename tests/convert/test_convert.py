@@ -1,5 +1,6 @@
 """launch.convert on tiny files in the released layouts: equal logits, strict errors."""
 
+import json
 import pathlib
 import pickle
 
@@ -12,7 +13,7 @@ import minigpt4_jax
 from launch import convert as convert_cli
 from minigpt4_jax import checkpoint
 from minigpt4_jax.convert.assign import ConversionError
-from minigpt4_jax.models import preset
+from minigpt4_jax.families import preset
 from tests import reference
 from tests.convert import layouts
 
@@ -21,7 +22,7 @@ TOL = 1e-5
 
 def test_lavis_files_convert_to_equal_logits(release, converted):
   assert (release.llm_dir / 'model.safetensors.index.json').is_file()  # sharded LLaMA
-  model = minigpt4_jax.load(converted, dtype=jnp.float32)
+  model = minigpt4_jax.load(converted, dtype=jnp.float32).model
   err = layouts.logits_error(release, model)
   assert err <= TOL, err
   # MiniGPT-4 drops EVA-CLIP's last block: the file has one more than we build.
@@ -34,7 +35,7 @@ def test_no_qformer_variant_from_bin_shards_prefixed_vision_and_blip2_dir(tokeni
                                   safetensors=False, vision_prefix='visual_encoder.')
   assert (release.llm_dir / 'pytorch_model.bin.index.json').is_file()
   convert_cli.main(layouts.cli_args(release, tmp_path / 'lavis') + ['--dtype', 'float32'])
-  model = minigpt4_jax.load(tmp_path / 'lavis', dtype=jnp.float32)
+  model = minigpt4_jax.load(tmp_path / 'lavis', dtype=jnp.float32).model
   assert model.cfg.qformer is None and model.cfg.num_image_tokens == 64
   np.testing.assert_array_equal(np.asarray(model.ln_vision.scale[...]), 1.0)
   assert layouts.logits_error(release, model) <= TOL
@@ -45,7 +46,7 @@ def test_no_qformer_variant_from_bin_shards_prefixed_vision_and_blip2_dir(tokeni
   convert_cli.main(['--blip2', str(blip2_dir), '--no-qformer', '--llm', str(release.llm_dir),
                     '--projector', str(release.projector_file), '--out', str(tmp_path / 'hf'),
                     '--dtype', 'float32'])
-  assert layouts.logits_error(release, minigpt4_jax.load(tmp_path / 'hf', jnp.float32)) <= TOL
+  assert layouts.logits_error(release, minigpt4_jax.load(tmp_path / 'hf', jnp.float32).model) <= TOL
 
 
 def test_transformers_blip2_layout(release, tmp_path):
@@ -54,18 +55,18 @@ def test_transformers_blip2_layout(release, tmp_path):
   convert_cli.main(['--blip2', str(blip2_dir), '--llm', str(release.llm_dir), '--projector',
                     str(release.projector_file), '--out', str(tmp_path / 'ckpt'),
                     '--dtype', 'float32'])  # heads come from the directory's config.json
-  assert layouts.logits_error(release, minigpt4_jax.load(tmp_path / 'ckpt', jnp.float32)) <= TOL
+  assert layouts.logits_error(release, minigpt4_jax.load(tmp_path / 'ckpt', jnp.float32).model) <= TOL
 
 
 def test_bfloat16_towers_float32_projector(release, tmp_path):
   convert_cli.main(layouts.cli_args(release, tmp_path / 'ckpt'))  # default --dtype
-  assert checkpoint.stored_dtype(tmp_path / 'ckpt') == 'bfloat16'
+  assert json.loads((tmp_path / 'ckpt' / 'config.json').read_text())['dtype'] == 'bfloat16'
   for group in ('llm_layers_000', 'vision_blocks_000', 'qformer', 'llm'):
     stored = checkpoint.read_group(tmp_path / 'ckpt', group)
     assert {a.dtype for a in stored.values()} == {jnp.dtype(jnp.bfloat16)}, group
   stored = checkpoint.read_group(tmp_path / 'ckpt', 'projector')
   assert {a.dtype for a in stored.values()} == {np.dtype(np.float32)}
-  model = minigpt4_jax.load(tmp_path / 'ckpt')
+  model = checkpoint.load(tmp_path / 'ckpt')
   assert model.llm.layers[0].attn.q_proj.kernel.dtype == jnp.bfloat16
   assert model.projector.kernel.dtype == jnp.float32
 

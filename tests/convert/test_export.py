@@ -1,17 +1,17 @@
 """Projector export to MiniGPT-4's .pth format, and back."""
 
-import json
-
 import jax.numpy as jnp
 import numpy as np
 import torch
 
 import minigpt4_jax
 from launch import convert as convert_cli
-from minigpt4_jax.convert.export import export_projector, projector_arrays
-from minigpt4_jax.train.checkpoints import TrainCheckpoints
-from minigpt4_jax.train.model_init import RESOLVED_CONFIG
+from minigpt4_jax import families
+from minigpt4_jax.convert.export import projector_arrays
+from minigpt4_jax.models.params import param_table
+from minigpt4_jax.train.config import base_config
 from minigpt4_jax.train.trainable import split_trainable
+from minigpt4_jax.workdir import RUN_CONFIG, TrainCheckpoints
 from tests.convert import layouts
 
 
@@ -32,15 +32,18 @@ def test_export_then_reimport_is_bit_exact(release, converted, tmp_path):
 
 
 def test_export_from_a_training_workdir_and_a_model(converted, tmp_path):
-  model = minigpt4_jax.load(converted, dtype=jnp.float32)
+  model = minigpt4_jax.load(converted, dtype=jnp.float32).model
   _, trainable, _ = split_trainable(model)
   ckpts = TrainCheckpoints(tmp_path / 'run')
   ckpts.save(10, trainable, trainable, {}, {})
   ckpts.wait()
-  (tmp_path / 'run' / RESOLVED_CONFIG).write_text(json.dumps({}))
+  run_config = base_config()
+  run_config.init_from = str(converted)
+  (tmp_path / 'run' / RUN_CONFIG).write_text(run_config.to_json())
 
   convert_cli.main(['--export-projector', str(tmp_path / 'run'), '--out', str(tmp_path / 'a.pth')])
-  export_projector(model, tmp_path / 'b.pth')
+  families.family_of(model.cfg).export_projector(
+      {p: np.asarray(v[...]) for p, v in param_table(model.projector).items()}, tmp_path / 'b.pth')
   a = torch.load(tmp_path / 'a.pth', weights_only=True)['model']
   b = torch.load(tmp_path / 'b.pth', weights_only=True)['model']
   kernel = np.asarray(model.projector.kernel[...])

@@ -7,7 +7,7 @@ import pytest
 
 from minigpt4_jax.curate.describe import (CONTINUE_BELOW, DESCRIBE, Describer, describe_prompt,
                                           needs_continue, paper_template)
-from minigpt4_jax.data import demo_paths
+from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.generate.chat import Chat
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.conversation import LLAMA2, VICUNA_V0

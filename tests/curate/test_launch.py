@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from minigpt4_jax.data import demo_paths
-from minigpt4_jax.tiny_checkpoint import ASSET_DIR as TINY_CHECKPOINT
+from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax.bundled import TINY_CHECKPOINT
 from tests.curate.stub_openai import StubOpenAI
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -75,18 +75,3 @@ def test_help_and_bad_arguments(capsys):
   with pytest.raises(SystemExit):
     curate.parse_args(['--ckpt', 'x', '--images', 'y', '--out', 'z', '--fixer', 'openai'])
   assert '--fixer openai needs --fixer-url' in capsys.readouterr().err
-
-
-def test_template_follows_the_checkpoint_family():
-  """A LLaVA checkpoint describes in its own v1 template, MiniGPT-4's in vicuna_v0 or
-  llama2; --template overrides."""
-  import types
-
-  from launch import curate
-  from minigpt4_jax.models import preset
-  from minigpt4_jax.models.llava_config import preset as llava_preset
-  llava = types.SimpleNamespace(cfg=llava_preset('tiny_llava'))
-  minigpt4 = types.SimpleNamespace(cfg=preset('tiny'))
-  assert curate._template(llava, None).name == 'v1'
-  assert curate._template(minigpt4, None).name == 'vicuna_v0'
-  assert curate._template(llava, 'llama2').name == 'llama2'

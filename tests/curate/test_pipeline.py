@@ -13,7 +13,7 @@ from minigpt4_jax.curate.describe import Description
 from minigpt4_jax.curate.fixers import EndpointConfig, OpenAIFixer
 from minigpt4_jax.curate.pipeline import STATE, curate, folder_items, shard_items
 from minigpt4_jax.curate.rules import DEFAULT_RULES, Rule
-from minigpt4_jax.data import demo_paths
+from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.data.sources import AlignFolderSource
 from tests.curate.stub_openai import StubOpenAI
 

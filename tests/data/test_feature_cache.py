@@ -11,7 +11,7 @@ import pytest
 
 from configs import tiny
 from launch.cache_features import make_encoder
-from minigpt4_jax.data import demo_paths
+from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.data.feature_cache import MANIFEST, FeatureCacheSource, shard_paths, write_cache
 from minigpt4_jax.data.sources import TarShardSource
 from minigpt4_jax.data.transforms import DecodeSample, normalize
@@ -118,6 +118,6 @@ def test_training_from_the_cache_equals_training_from_images(tmp_path):
 
 def test_cached_features_cannot_train_the_qformer(tmp_path):
   config = stage1_config(kind='features', feature_dirs=(str(tmp_path),)).unlock()
-  config.model.train_qformer = True
-  with pytest.raises(ValueError, match='train_qformer=True trains the Q-Former'):
+  config.train.trainable = ('projector/.*', 'qformer/.*')
+  with pytest.raises(ValueError, match='trains tower parameters'):
     train_and_evaluate(config.lock(), tmp_path / 'run')

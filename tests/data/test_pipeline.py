@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minigpt4_jax.data import demo_paths
+from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.data.config import default_config
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 from minigpt4_jax.data.pipeline import make_train_iterator

@@ -1,6 +1,6 @@
 """TFDS ArrayRecord round trip, without TensorFlow."""
 
-from minigpt4_jax.data import demo_paths
+from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.data.pipeline import make_train_iterator
 from minigpt4_jax.data.sources import AlignFolderSource
 from minigpt4_jax.data.tfds_builder import NAME, TfdsSource, build

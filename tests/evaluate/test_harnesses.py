@@ -16,7 +16,7 @@ from minigpt4_jax.evaluate.vlmevalkit_model import MiniGPT4JAX as VLMEvalKitMode
 from minigpt4_jax.evaluate.vlmevalkit_model import split_message
 from minigpt4_jax.generate.chat import preprocess
 from minigpt4_jax.prompting import tokenize_with_image
-from minigpt4_jax.tiny_checkpoint import ASSET_DIR as TINY_CHECKPOINT
+from minigpt4_jax.bundled import TINY_CHECKPOINT
 
 STUB_LMMS_EVAL = pathlib.Path(__file__).parent / 'stub_lmms_eval'
 MAX_NEW = 6

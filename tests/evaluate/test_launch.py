@@ -8,7 +8,7 @@ from PIL import Image
 
 from minigpt4_jax.generate.chat import load_chat
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.tiny_checkpoint import ASSET_DIR as TINY_CHECKPOINT
+from minigpt4_jax.bundled import TINY_CHECKPOINT
 from tests.evaluate import official
 
 MAX_NEW = 8
@@ -62,7 +62,7 @@ def test_pope_end_to_end_and_resume(pope_dir, tmp_path, capsys, monkeypatch):
 def test_pope_with_a_llava_checkpoint(pope_dir, tmp_path):
   """A LLaVA checkpoint evaluates through the same runner: template v1, padded images."""
   from launch import evaluate
-  from minigpt4_jax.tiny_llava_checkpoint import ASSET_DIR as TINY_LLAVA
+  from minigpt4_jax.bundled import TINY_LLAVA_CHECKPOINT as TINY_LLAVA
   results = evaluate.main(['--ckpt', str(TINY_LLAVA), '--task', 'pope', '--data', str(pope_dir),
                            '--out', str(tmp_path), '--batch-size', '2',
                            '--max-new-tokens', str(MAX_NEW)])

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from minigpt4_jax.evaluate.tasks import TASKS
-from minigpt4_jax.tiny_checkpoint import ASSET_DIR as TINY_CHECKPOINT
+from minigpt4_jax.bundled import TINY_CHECKPOINT
 from tests.evaluate import official
 
 

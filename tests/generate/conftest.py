@@ -16,20 +16,21 @@ from flax import nnx
 
 from minigpt4_jax.convert import tables
 from minigpt4_jax.convert.assign import load_state_dict
-from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4, preset
-from minigpt4_jax.models.configs import MiniGPT4Config
+from minigpt4_jax.families import preset
+from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
+from minigpt4_jax.models.configs import ModelConfig
 from tests import reference
 
 MAX_NEW = 24
 
 
 @pytest.fixture(scope='session')
-def arch(tokenizer) -> MiniGPT4Config:
+def arch(tokenizer) -> ModelConfig:
   tiny = preset('tiny')
   return dataclasses.replace(tiny, llm=dataclasses.replace(tiny.llm, vocab_size=len(tokenizer)))
 
 
-def reference_llm(arch: MiniGPT4Config, eos_scale: float):
+def reference_llm(arch: ModelConfig, eos_scale: float):
   """The oracle; ``eos_scale`` > 1 enlarges EOS's output row so answers end early
   (beam search and min_new_tokens need EOS to compete)."""
   torch.manual_seed(0)  # reference.llama's base init draws from torch's global generator
@@ -39,8 +40,8 @@ def reference_llm(arch: MiniGPT4Config, eos_scale: float):
   return model
 
 
-def ours(arch: MiniGPT4Config, hf_llm) -> MiniGPT4:
-  model = MiniGPT4(arch, rngs=nnx.Rngs(0))
+def ours(arch: ModelConfig, hf_llm) -> VisionLanguageModel:
+  model = VisionLanguageModel(arch, rngs=nnx.Rngs(0))
   load_state_dict(model, tables.LLAMA_HF, reference.numpy_state(hf_llm), prefix='llm/')
   return model
 
@@ -68,11 +69,11 @@ def hf_llm(pairs):
 
 
 @pytest.fixture(scope='session')
-def model(pairs) -> MiniGPT4:
+def model(pairs) -> VisionLanguageModel:
   return pairs()[1]
 
 
-def spliced_prompts(model: MiniGPT4, lengths: list[int], seed: int = 0):
+def spliced_prompts(model: VisionLanguageModel, lengths: list[int], seed: int = 0):
   """Left-padded prompts [BOS] text <image> text, spliced by ``embed_multimodal``.
 
   Returns (embeds float32[B, T, D], mask bool[B, T]) as numpy, T = max(lengths).

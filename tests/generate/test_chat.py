@@ -122,7 +122,7 @@ def test_history_truncation_warns_then_refuses_to_drop_the_image(model, tokenize
 def test_chat_images_are_preprocessed_as_in_training():
   """The chat's image equals what the training pipeline feeds the ViT for the same file
   without augmentation: CLIP-normalised floats, not 0..255 pixels."""
-  from minigpt4_jax.data import demo_paths
+  from minigpt4_jax.bundled import demo_paths
   from minigpt4_jax.data.transforms import DecodeSample, normalize
   path = sorted((pathlib.Path(demo_paths().align_dir) / 'image').glob('*.jpg'))[0]
   decode = DecodeSample(augment=False, clean_captions=False, max_words=50, image_size=224)

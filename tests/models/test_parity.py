@@ -9,16 +9,18 @@ import torch
 from flax import nnx
 
 from minigpt4_jax.convert import tables
+from minigpt4_jax.families import minigpt4 as minigpt4_family
 from minigpt4_jax.convert.assign import load_state_dict
-from minigpt4_jax.models import MiniGPT4, preset
-from minigpt4_jax.models.configs import MiniGPT4Config
+from minigpt4_jax.families import preset
+from minigpt4_jax.models import VisionLanguageModel
+from minigpt4_jax.models.configs import ModelConfig
 from tests import reference
 
 TOL = 1e-5
 
 
 @pytest.fixture(scope='module')
-def tiny() -> MiniGPT4Config:
+def tiny() -> ModelConfig:
   return preset('tiny')
 
 
@@ -28,7 +30,7 @@ def towers(tiny):
   vision = reference.blip2_vision(tiny.vision)
   qformer, query_tokens = reference.blip2_qformer(tiny.qformer)
   llama = reference.llama(tiny.llm)
-  model = MiniGPT4(tiny, rngs=nnx.Rngs(0))
+  model = VisionLanguageModel(tiny, rngs=nnx.Rngs(0))
   blip2_state = {
       **reference.numpy_state(vision, 'vision_model.'),
       **reference.numpy_state(qformer, 'qformer.'),
@@ -76,7 +78,7 @@ def test_qformer_matches_blip2_qformer(tiny, towers):
 def test_llama_matches_transformers(tiny, num_kv_heads):
   cfg = dataclasses.replace(tiny.llm, num_kv_heads=num_kv_heads)
   ref_model = reference.llama(cfg, seed=num_kv_heads)
-  model = MiniGPT4(dataclasses.replace(tiny, llm=cfg), rngs=nnx.Rngs(0))
+  model = VisionLanguageModel(dataclasses.replace(tiny, llm=cfg), rngs=nnx.Rngs(0))
   load_state_dict(model, tables.LLAMA_HF, reference.numpy_state(ref_model), prefix='llm/')
   ids = np.random.default_rng(0).integers(0, cfg.vocab_size, size=(2, 24))
   # Row 1 is left-padded by 5: positions and masks must skip the padding as HF does.
@@ -101,7 +103,7 @@ def test_minigpt4_end_to_end_logits(preset_name):
   llama = reference.llama(cfg.llm)
   proj = reference.perturb_(torch.nn.Linear(cfg.projector_in, cfg.llm.hidden), seed=9)
 
-  model = MiniGPT4(cfg, rngs=nnx.Rngs(0))
+  model = VisionLanguageModel(cfg, rngs=nnx.Rngs(0))
   vision_state = reference.numpy_state(vision, 'vision_model.')
   if qformer is None:  # Llama-2 MiniGPT-4 never loads ln_vision: keep it at ones/zeros
     vision_state = {k: v for k, v in vision_state.items() if 'post_layernorm' not in k}
@@ -111,7 +113,7 @@ def test_minigpt4_end_to_end_logits(preset_name):
         **vision_state, **reference.numpy_state(qformer, 'qformer.'),
         'query_tokens': query_tokens.numpy()}, prefix='qformer/')
   load_state_dict(model, tables.LLAMA_HF, reference.numpy_state(llama), prefix='llm/')
-  load_state_dict(model, tables.PROJECTOR_MINIGPT4, reference.numpy_state(proj, 'llama_proj.'),
+  load_state_dict(model, minigpt4_family.PROJECTOR_MINIGPT4, reference.numpy_state(proj, 'llama_proj.'),
                   prefix='projector/')
 
   pixels = reference.pixels(2, cfg.vision.image_size, seed=5)

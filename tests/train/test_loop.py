@@ -12,9 +12,9 @@ import pytest
 
 from configs import tiny
 from minigpt4_jax import sharding
-from minigpt4_jax.train.checkpoints import TrainCheckpoints, abstract_like
+from minigpt4_jax.workdir import TrainCheckpoints, abstract_like
 from minigpt4_jax.train.loop import train_and_evaluate
-from minigpt4_jax.train.model_init import initial_model
+from minigpt4_jax.loading import run_model
 from minigpt4_jax.train.trainable import split_trainable
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def _steps_logged(workdir) -> list[int]:
 def _trained(workdir, config):
   """The trainable parameters of the latest checkpoint in ``workdir``, as numpy."""
   mesh = sharding.make_mesh(devices=jax.devices()[:1])
-  _, trainable, _ = split_trainable(initial_model(config, mesh).model)
+  _, trainable, _ = split_trainable(run_model(config, mesh).model)
   restored = TrainCheckpoints(workdir, read_only=True).restore_trainable(abstract_like(trainable))
   return [np.asarray(x) for x in jax.tree.leaves(restored)]
 
@@ -60,7 +60,7 @@ def test_stage2_starts_from_the_stage1_projector(tmp_path):
   stage2 = _config('stage2', steps=1).unlock()
   stage2.init_from = str(tmp_path / 's1')
   mesh = sharding.make_mesh(devices=jax.devices()[:1])
-  _, start, _ = split_trainable(initial_model(stage2.lock(), mesh).model)
+  _, start, _ = split_trainable(run_model(stage2.lock(), mesh).model)
   for a, b in zip(_trained(tmp_path / 's1', stage1), jax.tree.leaves(start)):
     np.testing.assert_array_equal(a, np.asarray(b))
   train_and_evaluate(stage2, tmp_path / 's2')
@@ -106,13 +106,32 @@ def test_cli_rejects_a_misspelt_field(tmp_path):
 def test_padding_to_a_multiple_trains_exactly_as_fixed_length(tmp_path):
   """Stage 2 with each batch padded only to its longest answer (rounded up to 16):
   the same losses as at the fixed maximum length, with shorter batches."""
-  from minigpt4_jax.tiny_checkpoint import ASSET_DIR
+  from minigpt4_jax.bundled import TINY_CHECKPOINT
   losses = []
   for multiple in (0, 16):
     c = _config('stage2', steps=3).unlock()
-    c.init_from, c.text.pad_multiple = str(ASSET_DIR), multiple
+    c.init_from, c.text.pad_multiple = str(TINY_CHECKPOINT), multiple
     train_and_evaluate(c.lock(), tmp_path / str(multiple))
     lines = (tmp_path / str(multiple) / 'metrics.jsonl').read_text().splitlines()
     losses.append([json.loads(line)['loss'] for line in lines])
   assert len(losses[0]) == 3
   np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+
+
+def test_a_workdir_written_before_trainable_patterns_still_loads_and_continues(tmp_path):
+  """Workdirs of the previous layout recorded what trained as booleans (train_qformer,
+  train_llm, lora_rank) and remat as a bool; they load for use and start a next stage."""
+  import minigpt4_jax
+  train_and_evaluate(_config(steps=2, checkpoint_every=2), tmp_path / 'run')
+  path = tmp_path / 'run' / 'config.json'
+  old = json.loads(path.read_text())
+  del old['train']['trainable'], old['model']['connector'], old['model']['lora_targets']
+  old['model'].update(no_qformer=False, train_qformer=False, train_llm=False, remat=False)
+  path.write_text(json.dumps(old))
+  loaded = minigpt4_jax.load(tmp_path / 'run')
+  np.testing.assert_array_equal(np.asarray(loaded.model.projector.kernel[...]),
+                                _trained(tmp_path / 'run', _config())[1])
+  stage2 = _config('stage2', steps=1).unlock()
+  stage2.init_from = str(tmp_path / 'run')
+  train_and_evaluate(stage2.lock(), tmp_path / 's2')
+  assert _steps_logged(tmp_path / 's2') == [1]

@@ -12,8 +12,10 @@ from flax import nnx
 
 from minigpt4_jax import sharding
 from minigpt4_jax.convert import tables
-from minigpt4_jax.convert.assign import load_state_dict, path_str
-from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4, preset
+from minigpt4_jax.convert.assign import load_state_dict
+from minigpt4_jax.models.params import path_str
+from minigpt4_jax.families import preset
+from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
 from minigpt4_jax.train.optimizer import make_optimizer
 from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
 from minigpt4_jax.train.trainable import split_trainable
@@ -34,16 +36,20 @@ def _batch(cfg, seed=0) -> dict[str, jnp.ndarray]:
   return {k: jnp.asarray(v) for k, v in reference.training_batch(cfg, B, T, seed=seed).items()}
 
 
-def _model(cfg=None, seed=0) -> MiniGPT4:
-  return MiniGPT4(cfg or preset('tiny'), rngs=nnx.Rngs(seed))
+def _model(cfg=None, seed=0) -> VisionLanguageModel:
+  return VisionLanguageModel(cfg or preset('tiny'), rngs=nnx.Rngs(seed))
 
 
 def _paths(state) -> set[str]:
   return set(_flat(state))
 
 
-def _run_steps(model, train_qformer, steps=3, grad_accum=1):
-  graphdef, trainable, frozen = split_trainable(model, train_qformer)
+PROJECTOR = ('projector/.*',)
+WITH_QFORMER = ('projector/.*', 'qformer/.*')  # the paper's ablation (c)
+
+
+def _run_steps(model, patterns, steps=3, grad_accum=1):
+  graphdef, trainable, frozen = split_trainable(model, patterns)
   tx, schedule = make_optimizer(_train_cfg())
   opt_state = tx.init(trainable)
   step_fn = jax.jit(make_train_step(graphdef, tx, schedule, grad_accum))
@@ -62,7 +68,7 @@ def _flat(state) -> dict[str, np.ndarray]:
 def test_frozen_parameters_bit_identical_and_projector_moves():
   model = _model()
   before = _flat(nnx.state(model, nnx.Param))
-  trainable, frozen, _, _ = _run_steps(model, train_qformer=False)
+  trainable, frozen, _, _ = _run_steps(model, PROJECTOR)
   after = {**_flat(trainable), **_flat(frozen)}
   assert after.keys() == before.keys()
   for path, old in before.items():
@@ -73,7 +79,7 @@ def test_frozen_parameters_bit_identical_and_projector_moves():
 
 
 def test_optimizer_state_only_under_projector():
-  trainable, _, opt_state, _ = _run_steps(_model(), train_qformer=False, steps=1)
+  trainable, _, opt_state, _ = _run_steps(_model(), PROJECTOR, steps=1)
   assert _paths(trainable) == {'projector/bias', 'projector/kernel'}
   shaped = [x for x in jax.tree.leaves(opt_state) if x.ndim > 0]
   assert sum(x.size for x in shaped) == 2 * sum(x.size for x in jax.tree.leaves(trainable))
@@ -81,14 +87,19 @@ def test_optimizer_state_only_under_projector():
     assert 'vision' not in keys and 'llm' not in keys and 'qformer' not in keys, keys
 
 
-def test_train_qformer_ablation_changes_only_the_filter():
+def test_a_pattern_that_matches_nothing_is_an_error():
+  with pytest.raises(ValueError, match="trainable pattern 'projektor/.*' matches no parameter"):
+    split_trainable(_model(), ('projektor/.*',))
+
+
+def test_train_qformer_ablation_changes_only_the_patterns():
   model = _model()
-  _, default_trainable, default_frozen = split_trainable(model, False)
-  _, trainable, frozen = split_trainable(model, True)
+  _, default_trainable, default_frozen = split_trainable(model, PROJECTOR)
+  _, trainable, frozen = split_trainable(model, WITH_QFORMER)
   qformer = {p for p in _paths(nnx.state(model, nnx.Param)) if p.startswith('qformer/')}
   assert _paths(trainable) == _paths(default_trainable) | qformer
   assert _paths(frozen) == _paths(default_frozen) - qformer
-  trained, frozen_after, _, _ = _run_steps(_model(), train_qformer=True, steps=2)
+  trained, frozen_after, _, _ = _run_steps(_model(), WITH_QFORMER, steps=2)
   assert not np.array_equal(_flat(trained)['qformer/query_tokens'],
                             _flat(trainable)['qformer/query_tokens'])
   frozen_before = _flat(frozen)
@@ -97,8 +108,8 @@ def test_train_qformer_ablation_changes_only_the_filter():
 
 
 def test_gradient_accumulation_equals_full_batch():
-  full, *_ , m_full = _run_steps(_model(), False, steps=2, grad_accum=1)
-  accum, *_, m_accum = _run_steps(_model(), False, steps=2, grad_accum=4)
+  full, *_ , m_full = _run_steps(_model(), PROJECTOR, steps=2, grad_accum=1)
+  accum, *_, m_accum = _run_steps(_model(), PROJECTOR, steps=2, grad_accum=4)
   assert float(m_full['loss']) == pytest.approx(float(m_accum['loss']), rel=1e-6)
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(accum)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
@@ -147,10 +158,10 @@ def tiny_with_reference_llm():
 def test_sharded_step_on_2x2x2_mesh_equals_single_device():
   assert jax.device_count() >= 8, 'tests/conftest.py forces 8 CPU devices'
   cfg = dataclasses.replace(preset('tiny'))
-  single, *_, m_single = _run_steps(_model(cfg), True, steps=2)
+  single, *_, m_single = _run_steps(_model(cfg), WITH_QFORMER, steps=2)
 
   mesh = sharding.make_mesh(2, 2, 2)
-  graphdef, trainable, frozen = split_trainable(_model(cfg), True)
+  graphdef, trainable, frozen = split_trainable(_model(cfg), WITH_QFORMER)
   trainable, _, _, metrics = run_sharded_steps(graphdef, trainable, frozen, _train_cfg(),
                                                _batch(cfg), mesh, steps=2)
   # Really distributed: the fsdp/tensor axes split parameters across devices.

@@ -1,0 +1,9 @@
+"""What builds the bundled assets and measures the project, outside the runtime layers.
+
+  tiny_tokenizer.py        python -m minigpt4_jax.tools.tiny_tokenizer
+  tiny_checkpoint.py       python -m minigpt4_jax.tools.tiny_checkpoint
+  tiny_llava_checkpoint.py python -m minigpt4_jax.tools.tiny_llava_checkpoint
+  make_demo.py             python -m minigpt4_jax.tools.make_demo (needs scikit-image)
+  llava_demo.py            python -m minigpt4_jax.tools.llava_demo
+  bench/                   benchmarks (``python -m launch.bench`` and the modules' own mains)
+"""
