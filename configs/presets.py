@@ -1,7 +1,5 @@
 """Named presets shared by the MiniGPT-4 config files: LLM choice and paper ablations."""
 
-from minigpt4_jax.train import templates
-
 LLMS = ('vicuna7b', 'vicuna13b', 'llama2_7b', 'tiny')
 ABLATIONS = ('mlp3', 'no_qformer', 'train_qformer')
 
@@ -17,14 +15,9 @@ def apply(c, arg: str, *, stage: int) -> None:
                     'llama2_7b': 'llama2_7b', 'tiny': 'tiny'}[llm[0]]
   if llm[0] == 'llama2_7b':
     c.model.no_qformer = True  # MiniGPT-4's Llama-2 model has no Q-Former
-    if stage == 2:
-      c.text.template = templates.LLAMA2_TRAIN_TEMPLATE
-      c.text.end_sym = '</s>'
-  elif stage == 2:
-    c.text.template = templates.VICUNA_TRAIN_TEMPLATE
-    c.text.end_sym = '###'
   if stage == 2:
-    c.text.max_txt_len = 160
+    c.text.template = 'llama2' if llm[0] == 'llama2_7b' else 'vicuna_v0'
+    c.text.max_answer_tokens = 160
   c.model.projector = 'mlp3' if 'mlp3' in names else 'linear'
   c.model.no_qformer = c.model.no_qformer or 'no_qformer' in names
   c.model.train_qformer = 'train_qformer' in names

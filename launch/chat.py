@@ -18,7 +18,7 @@ from typing import TextIO
 
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import TEMPLATES
+from minigpt4_jax.text.templates import TEMPLATES
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -35,7 +35,7 @@ from minigpt4_jax.curate.rules import load_rules
 from minigpt4_jax.curate.store import check_settings
 from minigpt4_jax.generate.chat import default_dtype, default_template
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import TEMPLATES, get_template
+from minigpt4_jax.text.templates import TEMPLATES, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.model_init import load_trained
 

@@ -10,7 +10,7 @@ Writes OUT/predictions.jsonl (a rerun resumes it), OUT/results.json and
 OUT/results.md; OUT defaults to runs/eval/CKPT_NAME/TASK-SPLIT-PROMPT. Decoding is
 greedy (beam search with --num-beams). Tasks, their file layout under --data and
 their defaults are listed in minigpt4_jax/evaluate/tasks.py; prompt presets in
-minigpt4_jax/evaluate/prompts.py.
+minigpt4_jax/text/prompts.py.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import sys
 
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
-from minigpt4_jax.evaluate.prompts import PRESETS
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.generate.chat import default_dtype, default_template
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import TEMPLATES, get_template
+from minigpt4_jax.text.prompts import PRESETS
+from minigpt4_jax.text.templates import TEMPLATES, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.model_init import load_trained
 

@@ -20,9 +20,9 @@ from minigpt4_jax.evaluate.answerer import Answerer, conversation_prompt
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length
 from minigpt4_jax.generate.chat import ImageLike, default_dtype, default_template, preprocess
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import get_template
 from minigpt4_jax.models import MiniGPT4
-from minigpt4_jax.prompting import tokenize_text, tokenize_with_image
+from minigpt4_jax.text.templates import get_template
+from minigpt4_jax.text.tokens import tokenize_text, tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.model_init import load_trained
 
@@ -48,7 +48,7 @@ class HarnessModel:
 
   Args:
     model, tokenizer: the checkpoint's model and LLM tokenizer.
-    template: conversation template name (``generate.conversation.TEMPLATES``).
+    template: conversation template name (``text.templates.TEMPLATES``).
     batch_size: rows per generation call (the last call of a request list is padded).
   """
 
@@ -86,8 +86,10 @@ class HarnessModel:
     would produce exactly the continuation's tokens)."""
     a = self.answerer
     prompt = tokenize_with_image(a.tokenizer, conversation_prompt(a.template, message),
-                                 a.num_image_tokens)
-    target = tokenize_text(a.tokenizer, continuation)
+                                 a.num_image_tokens, split_specials=a.template.split_specials)
+    # The harness's continuation carries the space that separates it (' a cat'): the
+    # tokenizer's own rule makes that one '▁a', where sentencepiece's would add '▁'.
+    target = tokenize_text(a.tokenizer, continuation, split_specials=False)
     if not target:
       raise ValueError(f'continuation {continuation!r} has no tokens')
     ids = prompt + target

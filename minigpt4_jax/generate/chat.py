@@ -27,12 +27,12 @@ from minigpt4_jax.data.llava import llava_image
 from minigpt4_jax.data.transforms import decode_rgb, eval_image, normalize
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template, get_template, postprocess
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
 from minigpt4_jax.models import IMAGE_TOKEN_ID, MiniGPT4
 from minigpt4_jax.models.llava_config import LLaVAConfig
-from minigpt4_jax.prompting import tokenize_with_image
+from minigpt4_jax.text.templates import Conversation, Template, get_template, postprocess
+from minigpt4_jax.text.tokens import tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.model_init import load_trained
 
@@ -88,7 +88,7 @@ class Chat:
 
   Args:
     model: the MiniGPT-4 model; tokenizer: its LLM tokenizer.
-    template: ``'vicuna_v0'``, ``'llama2'`` or a ``Template``.
+    template: a template name (``text.templates.TEMPLATES``) or a ``Template``.
     config: default generation settings (``Chat.answer``'s defaults).
     max_length: context budget of prompt + answer (MiniGPT-4: 2000).
     seed: sampling seed; turn i uses seed + i, so a session replays exactly.
@@ -177,7 +177,8 @@ class Chat:
     self._require_image()
     self.conversation.open_answer()
     try:
-      ids = tokenize_with_image(self.tokenizer, self.conversation.prompt(), self.num_image_tokens)
+      ids = tokenize_with_image(self.tokenizer, self.conversation.prompt(), self.num_image_tokens,
+                                split_specials=self.template.split_specials)
       ids = fit_context(ids, self.max_length - config.max_new_tokens)
     except ContextOverflowError:
       self.conversation.messages.pop()

@@ -2,7 +2,7 @@
 
 Image tokens enter the LLM through placeholder ids: a prompt is tokenized with
 ``IMAGE_TOKEN_ID`` repeated ``num_image_tokens`` times where ``<ImageHere>`` stood
-(``minigpt4_jax.prompting``), and ``embed_multimodal`` swaps those positions for the
+(``minigpt4_jax.text.tokens``), and ``embed_multimodal`` swaps those positions for the
 projected image embeddings. Placeholders make splicing a pure gather that works for
 any batch layout (left or right padding, several images) inside one jit.
 """

@@ -15,14 +15,14 @@ from jax.experimental import multihost_utils
 
 from minigpt4_jax import sharding
 from minigpt4_jax.data.pipeline import make_train_iterator
+from minigpt4_jax.text.sequences import SequenceEncoder, SequenceLayout, pad_columns
+from minigpt4_jax.text.templates import get_template
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.checkpoints import TrainCheckpoints, abstract_like
-from minigpt4_jax.train.llava_text import make_encoder
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.model_init import RESOLVED_CONFIG, initial_model
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_train_step
-from minigpt4_jax.train.text import TextLayout, pad_columns
 from minigpt4_jax.train.trainable import split_for_config
 
 
@@ -73,9 +73,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   start = initial_model(config, mesh)
   model = start.model
-  encoder = make_encoder(load_tokenizer(start.tokenizer_dir), TextLayout(
-      template=config.text.template, instructions=tuple(config.text.instructions),
-      end_sym=config.text.end_sym, max_txt_len=config.text.max_txt_len,
+  encoder = SequenceEncoder(load_tokenizer(start.tokenizer_dir), SequenceLayout(
+      template=get_template(config.text.template),
+      instructions=tuple(config.text.instructions),
+      max_answer_tokens=config.text.max_answer_tokens, max_length=config.text.max_length,
       num_image_tokens=model.cfg.num_image_tokens, pad_multiple=config.text.pad_multiple))
   graphdef, trainable, frozen = split_for_config(model, config.model)
   trainable_sh = sharding.state_shardings(trainable, mesh)
@@ -115,7 +116,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     while step < total:
       raw = next(data)
       skipped += int(np.sum(raw['skipped']))
-      tokens = encoder.encode(list(raw['text']), prompt_index(config.seed, step, encoder.num_prompts))
+      instruction = prompt_index(config.seed, step, encoder.num_instructions)
+      tokens = encoder.encode(list(raw['text']), instruction)
       if config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
         longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
         tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)
