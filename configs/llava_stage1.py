@@ -39,7 +39,8 @@ def llava_base(arg: str, *, batch_size: int, samples: int):
   c.data.image_size = 224 if arg == 'v1_7b' else 336
   c.data.augment = False
   c.data.image_transform = 'pad'  # stage 2's image_aspect_ratio; stage 1 overrides it
-  c.text.max_txt_len = 2048      # LLaVA's model_max_length, image tokens included
+  c.text.max_answer_tokens = 0   # LLaVA cuts only the whole sequence:
+  c.text.max_length = 2048       # its model_max_length, image tokens included
   # LLaVA pads each batch to its longest sample; multiples of 128 bound the compilations
   # (at most 16) while most batches stay far below 2048.
   c.text.pad_multiple = 128

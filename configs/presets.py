@@ -1,8 +1,6 @@
 """Named presets shared by the MiniGPT-4 config files: LLM choice and paper ablations."""
 
 from minigpt4_jax import families
-from minigpt4_jax.train import templates
-
 LLMS = ('vicuna7b', 'vicuna13b', 'llama2_7b', 'tiny')
 ABLATIONS = ('mlp3', 'no_qformer', 'train_qformer')
 
@@ -16,18 +14,14 @@ def apply(c, arg: str, *, stage: int) -> None:
     raise ValueError(f'config presets {arg!r}: need one of {LLMS} plus any of {ABLATIONS}')
   c.model.preset = {'vicuna7b': 'vicuna_7b', 'vicuna13b': 'vicuna_13b',
                     'llama2_7b': 'llama2_7b', 'tiny': 'tiny'}[llm[0]]
-  if llm[0] == 'llama2_7b':  # MiniGPT-4's Llama-2 model (no Q-Former)
-    if stage == 2:
-      c.text.template = templates.LLAMA2_TRAIN_TEMPLATE
-      c.text.end_sym = '</s>'
-  elif stage == 2:
-    c.text.template = templates.VICUNA_TRAIN_TEMPLATE
-    c.text.end_sym = '###'
-  if stage == 2:
-    c.text.max_txt_len = 160
+
+  family = families.get('minigpt4')
+  if stage == 2:  # the template the released model trained in (Llama-2's without a Q-Former)
+    c.text.template = family.chat_template(families.preset(c.model.preset))
+    c.text.max_answer_tokens = 160
   c.model.projector = 'mlp3' if 'mlp3' in names else 'linear'
   if 'no_qformer' in names:
     c.model.connector = 'patch_group'
-  c.train.trainable = families.get('minigpt4').stage_trainable(f'stage{stage}')
+  c.train.trainable = family.stage_trainable(f'stage{stage}')
   if 'train_qformer' in names:
     c.train.trainable += ('qformer/.*',)

@@ -30,12 +30,12 @@ def get_config(arg: str = 'stage1'):
   if arg == 'stage1':
     c.init_from = str(TINY_LLAVA_CHECKPOINT)
     c.data.llava_json = demo.llava_pretrain_json
-    c.text.max_txt_len = 96     # BOS + 64 image tokens + a caption (<= 84 on the demo)
+    c.text.max_length = 96      # BOS + 64 image tokens + a caption (<= 84 on the demo)
     c.train.steps = 200
     c.train.lr = 3e-3
   else:
     c.data.llava_json = demo.llava_instruct_json
-    c.text.max_txt_len = 272    # the two-turn demo conversations (<= 262 tokens)
+    c.text.max_length = 272     # the two-turn demo conversations (<= 262 tokens)
     c.text.pad_multiple = 64
     c.train.steps = 150
     c.train.lr = 1e-3

@@ -4,8 +4,9 @@
   python -m launch.chat --ckpt ckpt/minigpt4_13b --image photo.jpg \\
       --prompt "Describe this image in detail." --greedy
 
-Defaults are MiniGPT-4's Chat.answer (sampling, top-p 0.9, 300 new tokens); the
-template follows the checkpoint (vicuna_v0, or llama2 for the no-Q-Former model).
+Defaults are MiniGPT-4's Chat.answer (sampling, top-p 0.9, 300 new tokens) with the
+family's chat settings (MiniGPT-4: repetition penalty 1.05); the template follows the
+checkpoint's family (MiniGPT-4: vicuna_v0, or llama2 for the no-Q-Former model; LLaVA: v1).
 An empty line or end of input ends the chat.
 """
 
@@ -18,14 +19,15 @@ from typing import TextIO
 
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import TEMPLATES
+from minigpt4_jax.text.templates import TEMPLATES
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
   defaults = GenerationConfig()
   p = argparse.ArgumentParser(prog='python -m launch.chat', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--ckpt', type=pathlib.Path, required=True, help='converted checkpoint directory')
+  p.add_argument('--ckpt', type=pathlib.Path, required=True,
+                 help='a converted checkpoint or a training workdir')
   p.add_argument('--image', type=pathlib.Path, required=True, help='the image to talk about')
   p.add_argument('--prompt', help='answer this one question and exit')
   p.add_argument('--template', choices=sorted(TEMPLATES),
@@ -50,10 +52,9 @@ def turn(chat: Chat, question: str, out: TextIO) -> None:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  config = GenerationConfig(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
-                            do_sample=not args.greedy, temperature=args.temperature,
-                            top_p=args.top_p)
-  chat = load_chat(args.ckpt, args.template, config=config, max_length=args.max_length,
+  generation = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
+                    do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p)
+  chat = load_chat(args.ckpt, args.template, generation=generation, max_length=args.max_length,
                    seed=args.seed)
   chat.upload_image(args.image)
   try:

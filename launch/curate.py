@@ -34,8 +34,8 @@ from minigpt4_jax.curate.pipeline import curate, folder_items, shard_items
 from minigpt4_jax.curate.rules import load_rules
 from minigpt4_jax.curate.store import check_settings
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import TEMPLATES, get_template
 from minigpt4_jax.loading import load
+from minigpt4_jax.text.templates import TEMPLATES, get_template
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
   rules = load_rules(args.rules)
   loaded = load(args.ckpt)
   tokenizer = loaded.tokenizer
-  template = get_template(args.template or loaded.template)
+  template = get_template(args.template) if args.template else loaded.template
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens, do_sample=args.sample)
   check_settings(args.out, {
       'checkpoint': str(args.ckpt.resolve()), 'template': template.name,
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
   else:
     fixing = load(args.fixer_ckpt) if args.fixer_ckpt else loaded
     fixer = GeneratorFixer(
-        fixing.model.llm, fixing.tokenizer, get_template(args.template or fixing.template),
+        fixing.model.llm, fixing.tokenizer, get_template(args.template) if args.template else fixing.template,
         GenerationConfig(max_new_tokens=args.fixer_max_new_tokens, do_sample=False),
         args.batch_size)
   counts = curate(items, args.out, describer, fixer, rules, batch_size=args.batch_size,

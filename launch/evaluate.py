@@ -10,7 +10,7 @@ Writes OUT/predictions.jsonl (a rerun resumes it), OUT/results.json and
 OUT/results.md; OUT defaults to runs/eval/CKPT_NAME/TASK-SPLIT-PROMPT. Decoding is
 greedy (beam search with --num-beams). Tasks, their file layout under --data and
 their defaults are listed in minigpt4_jax/evaluate/tasks.py; prompt presets in
-minigpt4_jax/evaluate/prompts.py.
+minigpt4_jax/text/prompts.py.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import sys
 
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
-from minigpt4_jax.evaluate.prompts import PRESETS
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import TEMPLATES, get_template
 from minigpt4_jax.loading import load
+from minigpt4_jax.text.prompts import PRESETS
+from minigpt4_jax.text.templates import TEMPLATES, get_template
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
   records = task.read(args.data, args.images, split)[:args.limit]
   loaded = load(args.ckpt)
   model = loaded.model
-  template = get_template(args.template or loaded.template)
+  template = get_template(args.template) if args.template else loaded.template
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens or task.max_new_tokens,
                                 num_beams=args.num_beams, do_sample=False)
   config = runner.RunConfig(

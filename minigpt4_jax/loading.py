@@ -27,6 +27,7 @@ from minigpt4_jax.families.base import Family
 from minigpt4_jax.models.configs import LoraConfig, ModelConfig
 from minigpt4_jax.models.params import split_by_patterns
 from minigpt4_jax.models.vlm import VisionLanguageModel
+from minigpt4_jax.text.templates import Template, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
 
 @dataclasses.dataclass
@@ -44,7 +45,7 @@ class Loaded:
   model: VisionLanguageModel
   family: Family
   tokenizer: PreTrainedTokenizerBase
-  template: str  # the family's chat template for this architecture
+  template: Template  # the family's chat template for this architecture
   tokenizer_dir: pathlib.Path
 
 
@@ -140,7 +141,7 @@ def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None) -> Load
                             f'nor a training workdir ({workdir.CHECKPOINTS}/ + {workdir.RUN_CONFIG})')
   family = families.family_of(start.model.cfg)
   return Loaded(start.model, family, load_tokenizer(start.tokenizer_dir),
-                family.chat_template(start.model.cfg), start.tokenizer_dir)
+                get_template(family.chat_template(start.model.cfg)), start.tokenizer_dir)
 
 
 def model_config(path: str | pathlib.Path) -> ModelConfig:

@@ -19,9 +19,9 @@ from minigpt4_jax.evaluate.answerer import Answerer
 from minigpt4_jax.generate.answers import fill_batch
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template
 from minigpt4_jax.models import VisionLanguageModel
-from minigpt4_jax.prompting import tokenize_text
+from minigpt4_jax.text.templates import Conversation, Template
+from minigpt4_jax.text.tokens import tokenize_text
 
 DESCRIBE = ('Describe this image in detail. Give as many details as possible. '
             'Say everything you see.')
@@ -86,7 +86,7 @@ class Describer:
     self.answerer = Answerer(model, tokenizer, template, config, batch_size, buckets)
 
   def count_tokens(self, text: str) -> int:
-    return len(tokenize_text(self.tokenizer, text))
+    return len(tokenize_text(self.tokenizer, text, split_specials=self.template.split_specials))
 
   def __call__(self, images: Sequence[pathlib.Path]) -> list[Description]:
     n = len(images)

@@ -30,11 +30,11 @@ from flax import nnx
 from minigpt4_jax.generate.answers import fill_batch, generate_answers
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
 from minigpt4_jax.models.llama import Llama
-from minigpt4_jax.prompting import tokenize_text
+from minigpt4_jax.text.templates import Conversation, Template
+from minigpt4_jax.text.tokens import tokenize_text
 
 FIX_PROMPT = (
     'Fix the error in the given paragraph. Remove any repeating sentences, meaningless '
@@ -90,7 +90,9 @@ class GeneratorFixer:
     if not 0 < n <= self.batch_size:
       raise ValueError(f'need 1..{self.batch_size} paragraphs, got {n}')
     # A text-only prompt: any '<ImageHere>' in a description stays text.
-    ids = [[self.tokenizer.bos_token_id] + tokenize_text(self.tokenizer, self.prompt(p))
+    split = self.template.split_specials
+    ids = [[self.tokenizer.bos_token_id] + tokenize_text(self.tokenizer, self.prompt(p),
+                                                         split_specials=split)
            for p in fill_batch(paragraphs, self.batch_size)]
     texts = generate_answers(
         self.generator, self.tokenizer, ids,

@@ -5,7 +5,7 @@ The JSON is a list of ``{"id", "image": path under the image folder, "conversati
 (``blip_laion_cc_sbu_558k.json``, ``llava_v1_5_mix665k.json``). Samples without
 ``image`` (text-only ShareGPT turns in mix665k) get a black image and no image
 tokens, as LLaVA feeds them. Records carry the conversation as JSON text so the
-shared pipeline batches them like captions; ``train.llava_text`` renders them.
+shared pipeline batches them like captions; ``text.sequences`` renders them.
 """
 
 from __future__ import annotations

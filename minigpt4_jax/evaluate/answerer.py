@@ -21,12 +21,12 @@ from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS
 from minigpt4_jax.generate.chat import (ImageLike, encode_program, preprocess,
                                          splice_program)
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
 from minigpt4_jax.families import family_of
 from minigpt4_jax.models import VisionLanguageModel
-from minigpt4_jax.prompting import tokenize_with_image
+from minigpt4_jax.text.templates import Conversation, Template
+from minigpt4_jax.text.tokens import tokenize_with_image
 
 
 def conversation_prompt(template: Template, message: str) -> str:
@@ -78,7 +78,8 @@ class Answerer:
                      config: GenerationConfig | None = None, seed: int = 0) -> list[str]:
     """One generation call: row b answers the rendered conversation ``prompts[b]``
     (with its image placeholder) about image b."""
-    ids = [tokenize_with_image(self.tokenizer, p, self.num_image_tokens) for p in prompts]
+    ids = [tokenize_with_image(self.tokenizer, p, self.num_image_tokens,
+                               split_specials=self.template.split_specials) for p in prompts]
     return generate_answers(
         self.generator, self.tokenizer, ids,
         lambda ids_bt: splice_program(self.graphdef, self.params, ids_bt, image_embeds_bqd),

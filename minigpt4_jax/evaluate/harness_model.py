@@ -20,10 +20,10 @@ from minigpt4_jax.evaluate.answerer import Answerer, conversation_prompt
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length
 from minigpt4_jax.generate.chat import ImageLike, preprocess
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import get_template
 from minigpt4_jax.loading import load
 from minigpt4_jax.models import VisionLanguageModel
-from minigpt4_jax.prompting import tokenize_text, tokenize_with_image
+from minigpt4_jax.text.templates import Template, get_template
+from minigpt4_jax.text.tokens import tokenize_text, tokenize_with_image
 
 
 @functools.partial(jax.jit, static_argnames=('graphdef',))
@@ -47,15 +47,17 @@ class HarnessModel:
 
   Args:
     model, tokenizer: the checkpoint's model and LLM tokenizer.
-    template: conversation template name (``generate.conversation.TEMPLATES``).
+    template: a conversation template, or its name (``text.templates.TEMPLATES``).
     batch_size: rows per generation call (the last call of a request list is padded).
   """
 
-  def __init__(self, model: VisionLanguageModel, tokenizer, template: str, batch_size: int = 1,
+  def __init__(self, model: VisionLanguageModel, tokenizer, template: str | Template,
+               batch_size: int = 1,
                buckets: Sequence[int] = DEFAULT_BUCKETS):
     self.batch_size = batch_size
     # Holds the split model, tokenizer and template that log-likelihoods use too.
-    self.answerer = Answerer(model, tokenizer, get_template(template),
+    template = get_template(template) if isinstance(template, str) else template
+    self.answerer = Answerer(model, tokenizer, template,
                              GenerationConfig(do_sample=False), batch_size, buckets)
 
   @classmethod
@@ -84,8 +86,10 @@ class HarnessModel:
     would produce exactly the continuation's tokens)."""
     a = self.answerer
     prompt = tokenize_with_image(a.tokenizer, conversation_prompt(a.template, message),
-                                 a.num_image_tokens)
-    target = tokenize_text(a.tokenizer, continuation)
+                                 a.num_image_tokens, split_specials=a.template.split_specials)
+    # The harness's continuation carries the space that separates it (' a cat'): the
+    # tokenizer's own rule makes that one '▁a', where sentencepiece's would add '▁'.
+    target = tokenize_text(a.tokenizer, continuation, split_specials=False)
     if not target:
       raise ValueError(f'continuation {continuation!r} has no tokens')
     ids = prompt + target

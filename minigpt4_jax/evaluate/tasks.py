@@ -25,12 +25,13 @@ import dataclasses
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
-from minigpt4_jax.evaluate import prompts, readers
+from minigpt4_jax.evaluate import readers
 from minigpt4_jax.evaluate.metrics.aokvqa import aokvqa_scores
 from minigpt4_jax.evaluate.metrics.captioning import caption_scores
 from minigpt4_jax.evaluate.metrics.chair import chair_scores
 from minigpt4_jax.evaluate.metrics.pope import pope_scores
 from minigpt4_jax.evaluate.metrics.vqa import gqa_scores, vqa_scores
+from minigpt4_jax.text.prompts import render_preset
 
 Scores = dict[str, Any]
 
@@ -42,7 +43,7 @@ class Task:
   Attributes:
     read: (data dir, images dir or None for the default, split) -> records.
     score: (records, {sample_id: prediction}) -> metrics.
-    prompt: the default prompt preset (``prompts.PRESETS``).
+    prompt: the default prompt preset (``text.prompts.PRESETS``).
   """
 
   name: str
@@ -111,4 +112,4 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 
 def human_message(record: readers.Record, preset: str) -> str:
   """The text asked about the record's image (captioning records have no question)."""
-  return prompts.render(preset, getattr(record, 'question', ''), getattr(record, 'choices', ()))
+  return render_preset(preset, getattr(record, 'question', ''), getattr(record, 'choices', ()))

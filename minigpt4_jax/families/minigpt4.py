@@ -50,6 +50,13 @@ PRESETS = {
 TRAINABLE = {'stage1': ('projector/.*',), 'stage2': ('projector/.*',)}
 
 
+# The chat at HEAD (minigpt4/conversation/conversation.py, Chat.answer, d94738a) under
+# transformers 4.30: min_length 1 counted the BOS its generated sequence starts with (so
+# EOS is never banned), and the 1.05 repetition penalty counts that BOS too. Evaluation
+# keeps GenerationConfig()'s 1.0.
+CHAT_DEFAULTS = {'min_new_tokens': 0, 'repetition_penalty': 1.05, 'starts_with_bos': True}
+
+
 def chat_template(cfg: ModelConfig) -> str:
   """The template the released model was trained with: Llama-2's for the variant
   without a Q-Former, Vicuna v0's otherwise."""
@@ -215,5 +222,6 @@ def export_projector(params: Mapping[str, np.ndarray], out_path: Any) -> None:
 
 FAMILY = register(Family(
     name=NAME, title='MiniGPT-4', presets=PRESETS, chat_template=chat_template,
-    image_transform='resize', trainable=TRAINABLE, add_convert_arguments=add_convert_arguments,
+    image_transform='resize', trainable=TRAINABLE, chat_defaults=CHAT_DEFAULTS,
+    add_convert_arguments=add_convert_arguments,
     convert=convert, export_projector=export_projector))

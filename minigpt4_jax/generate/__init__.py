@@ -6,16 +6,15 @@
   beam.py          beam search (HF semantics) in one while_loop
   buckets.py       prompt-length buckets and left padding
   generator.py     ``Generator``: the jitted programs behind one object
-  conversation.py  MiniGPT-4's templates, history and answer cleanup
   chat.py          ``Chat``: one image, many turns (terminal and Gradio front ends)
   compile_log.py   counting XLA compilations
 """
 
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import LLAMA2, TEMPLATES, VICUNA_V0, Conversation, Template
 from minigpt4_jax.generate.generator import Generation, Generator
 from minigpt4_jax.generate.stop_strings import StopTables
+from minigpt4_jax.text.templates import LLAMA2, TEMPLATES, VICUNA_V0, Conversation, Template
 
 __all__ = [
     'Chat', 'ContextOverflowError', 'Conversation', 'Generation', 'GenerationConfig',

@@ -17,8 +17,8 @@ from transformers import PreTrainedTokenizerBase
 
 from minigpt4_jax.generate.buckets import bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import postprocess
 from minigpt4_jax.generate.generator import Generator
+from minigpt4_jax.text.templates import postprocess
 
 T = TypeVar('T')
 

@@ -79,7 +79,8 @@ def top_candidates(scores_bn: jax.Array, k: int, do_sample: jax.Array,
 
 
 def init_state(llm: Llama, embeds_btd: jax.Array, mask_bt: jax.Array, *, num_beams: int,
-               max_new_tokens: int, num_stop_strings: int, pad_id: jax.Array) -> BeamState:
+               max_new_tokens: int, num_stop_strings: int, pad_id: jax.Array,
+               start_id: jax.Array) -> BeamState:
   """Prefill once per prompt, then copy each prompt's cache row to its W beams."""
   b, t, _ = embeds_btd.shape
   w, m = num_beams, max_new_tokens
@@ -90,7 +91,8 @@ def init_state(llm: Llama, embeds_btd: jax.Array, mask_bt: jax.Array, *, num_bea
   return BeamState(
       running_tokens=jnp.full((b, w, m), pad_id, jnp.int32),
       running_scores=jnp.broadcast_to(first_live, (b, w)),
-      running_seen=jnp.zeros((b, w, logits_bv.shape[-1]), bool),
+      running_seen=sampling.initially_seen(b * w, logits_bv.shape[-1], start_id).reshape(
+          b, w, -1),
       running_stop=jnp.zeros((b, w, num_stop_strings), jnp.int32),
       finished_tokens=jnp.full((b, w, m), pad_id, jnp.int32),
       finished_scores=jnp.full((b, w), _MASKED),

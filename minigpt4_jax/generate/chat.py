@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import pathlib
 import warnings
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -27,12 +27,12 @@ from minigpt4_jax.data.transforms import decode_rgb, eval_image, normalize
 from minigpt4_jax.families import family_of
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, Template, get_template, postprocess
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
 from minigpt4_jax.loading import load
 from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
-from minigpt4_jax.prompting import tokenize_with_image
+from minigpt4_jax.text.templates import Conversation, Template, get_template, postprocess
+from minigpt4_jax.text.tokens import tokenize_with_image
 
 ImageLike = str | pathlib.Path | Image.Image | np.ndarray
 
@@ -85,7 +85,7 @@ class Chat:
 
   Args:
     model: the model; tokenizer: its LLM tokenizer.
-    template: a template name (``'vicuna_v0'``, ``'llama2'``, ``'v1'``, ...) or a ``Template``.
+    template: a template name (``text.templates.TEMPLATES``) or a ``Template``.
     config: default generation settings (``Chat.answer``'s defaults).
     max_length: context budget of prompt + answer (MiniGPT-4: 2000).
     seed: sampling seed; turn i uses seed + i, so a session replays exactly.
@@ -174,7 +174,8 @@ class Chat:
     self._require_image()
     self.conversation.open_answer()
     try:
-      ids = tokenize_with_image(self.tokenizer, self.conversation.prompt(), self.num_image_tokens)
+      ids = tokenize_with_image(self.tokenizer, self.conversation.prompt(), self.num_image_tokens,
+                                split_specials=self.template.split_specials)
       ids = fit_context(ids, self.max_length - config.max_new_tokens)
     except ContextOverflowError:
       self.conversation.messages.pop()
@@ -199,8 +200,13 @@ class Chat:
 
 
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
-              **kwargs) -> Chat:
-  """A ``Chat`` over a converted checkpoint or a training workdir (``template``
-  defaults to the family's chat template)."""
+              generation: Mapping[str, Any] | None = None, **kwargs) -> Chat:
+  """A ``Chat`` over a converted checkpoint or a training workdir.
+
+  ``template`` defaults to the family's chat template; the generation settings are the
+  family's chat defaults with ``generation``'s fields on top (``config=`` replaces both).
+  """
   loaded = load(ckpt_dir, dtype)
+  kwargs.setdefault('config', GenerationConfig(**{**loaded.family.chat_defaults,
+                                                  **(generation or {})}))
   return Chat(loaded.model, loaded.tokenizer, template or loaded.template, **kwargs)

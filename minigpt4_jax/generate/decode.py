@@ -69,15 +69,17 @@ def prefill(llm: Llama, embeds_btd: jax.Array, mask_bt: jax.Array,
 
 
 def start(llm: Llama, embeds_btd: jax.Array, mask_bt: jax.Array, key: jax.Array, *,
-          max_new_tokens: int, num_stop_strings: int, pad_id: jax.Array) -> DecodeState:
-  """Prefill, then the loop's initial state (cache of T + M slots)."""
+          max_new_tokens: int, num_stop_strings: int, pad_id: jax.Array,
+          start_id: jax.Array) -> DecodeState:
+  """Prefill, then the loop's initial state (cache of T + M slots); ``start_id``:
+  the id the sequence starts with (``sampling.initially_seen``)."""
   b, t, _ = embeds_btd.shape
   logits_bv, cache, positions_b = prefill(llm, embeds_btd, mask_bt, t + max_new_tokens)
   return DecodeState(
       tokens=jnp.full((b, max_new_tokens), pad_id, jnp.int32),
       num_tokens=jnp.zeros(b, jnp.int32),
       ended=jnp.zeros(b, bool),
-      seen=jnp.zeros(logits_bv.shape, bool),
+      seen=sampling.initially_seen(b, logits_bv.shape[-1], start_id),
       stop_state=jnp.zeros((b, num_stop_strings), jnp.int32),
       logits=logits_bv,
       positions=positions_b,

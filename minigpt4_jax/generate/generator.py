@@ -25,11 +25,11 @@ from minigpt4_jax.models.llama import Llama
 
 
 @functools.partial(jax.jit, static_argnames=('graphdef', 'max_new_tokens', 'num_stop_strings'))
-def start_program(graphdef, params, embeds_btd, mask_bt, key, pad_id, *, max_new_tokens: int,
-                  num_stop_strings: int) -> decode.DecodeState:
+def start_program(graphdef, params, embeds_btd, mask_bt, key, pad_id, start_id, *,
+                  max_new_tokens: int, num_stop_strings: int) -> decode.DecodeState:
   return decode.start(nnx.merge(graphdef, params), embeds_btd, mask_bt, key,
                       max_new_tokens=max_new_tokens, num_stop_strings=num_stop_strings,
-                      pad_id=pad_id)
+                      pad_id=pad_id, start_id=start_id)
 
 
 @functools.partial(jax.jit, static_argnames=('graphdef',), donate_argnames=('state',))
@@ -38,13 +38,13 @@ def decode_program(graphdef, params, state, knobs, stops, eos_ids, pad_id, limit
 
 
 @functools.partial(jax.jit, static_argnames=('graphdef', 'num_beams', 'max_new_tokens'))
-def beam_program(graphdef, params, embeds_btd, mask_bt, knobs, stops, eos_ids, pad_id, key, *,
-                 num_beams: int, max_new_tokens: int):
+def beam_program(graphdef, params, embeds_btd, mask_bt, knobs, stops, eos_ids, pad_id, start_id,
+                 key, *, num_beams: int, max_new_tokens: int):
   """Prefill and the whole search in one program -> (tokens int32[B, M], lengths, ended)."""
   llm = nnx.merge(graphdef, params)
   state = beam.init_state(llm, embeds_btd, mask_bt, num_beams=num_beams,
                           max_new_tokens=max_new_tokens, num_stop_strings=stops.num_strings,
-                          pad_id=pad_id)
+                          pad_id=pad_id, start_id=start_id)
   state = beam.search(llm, state, knobs, stops, eos_ids, key)
   return state.finished_tokens[:, 0], state.finished_lengths[:, 0], state.finished_ended[:, 0]
 
@@ -83,6 +83,7 @@ class Generator:
                                jnp.int32)
     self.stops = stops if stops is not None else StopTables.none(llm.cfg.vocab_size)
     self.pad_id = jnp.asarray(pad_id, jnp.int32)
+    self.bos_id = llm.cfg.bos_token_id
     self.buckets = tuple(buckets)
 
   def pad_to_bucket(self, embeds_btd, mask_bt) -> tuple[jax.Array, jax.Array]:
@@ -103,7 +104,8 @@ class Generator:
     key = jax.random.key(seed)
     if config.num_beams > 1:
       out = beam_program(self.graphdef, self.params, embeds_btd, mask_bt, knobs, self.stops,
-                         self.eos_ids, self.pad_id, key, num_beams=config.num_beams,
+                         self.eos_ids, self.pad_id, self._start_id(config), key,
+                         num_beams=config.num_beams,
                          max_new_tokens=config.max_new_tokens)
       return Generation(*(np.asarray(x) for x in out))
     state = self._start(embeds_btd, mask_bt, config, key)
@@ -136,5 +138,9 @@ class Generator:
 
   def _start(self, embeds_btd, mask_bt, config: GenerationConfig, key) -> decode.DecodeState:
     return start_program(self.graphdef, self.params, embeds_btd, mask_bt, key, self.pad_id,
-                         max_new_tokens=config.max_new_tokens,
+                         self._start_id(config), max_new_tokens=config.max_new_tokens,
                          num_stop_strings=self.stops.num_strings)
+
+  def _start_id(self, config: GenerationConfig) -> jax.Array:
+    """A traced id, so either setting shares the compiled programs."""
+    return jnp.int32(self.bos_id if config.starts_with_bos else -1)

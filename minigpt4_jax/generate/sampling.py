@@ -46,11 +46,18 @@ def repetition_penalty(logits_bv: jax.Array, seen_bv: jax.Array, penalty: jax.Ar
   """HF ``RepetitionPenaltyLogitsProcessor``: seen tokens' logits are divided by
   ``penalty`` when positive and multiplied when negative.
 
-  ``seen_bv`` marks the generated tokens only: generation starts from embeddings, so,
-  as in HF ``generate(inputs_embeds=...)``, the prompt has no ids to penalise.
+  ``seen_bv`` marks the generated tokens: generation starts from embeddings, so, as in
+  HF ``generate(inputs_embeds=...)``, the prompt has no ids to penalise (transformers
+  4.30 started the sequence with BOS: ``initially_seen``).
   """
   penalised = jnp.where(logits_bv < 0, logits_bv * penalty, logits_bv / penalty)
   return jnp.where(seen_bv, penalised, logits_bv)
+
+
+def initially_seen(batch: int, vocab: int, start_id: jax.Array) -> jax.Array:
+  """bool[B, V]: what the repetition penalty counts before any token is generated:
+  ``start_id`` (the BOS a ``starts_with_bos`` sequence begins with), none if negative."""
+  return jnp.broadcast_to(jnp.arange(vocab) == start_id, (batch, vocab))
 
 
 def ban_eos_before(logits_bv: jax.Array, eos_ids: jax.Array, num_generated: jax.Array,
@@ -58,9 +65,9 @@ def ban_eos_before(logits_bv: jax.Array, eos_ids: jax.Array, num_generated: jax.
   """HF ``MinNewTokensLengthLogitsProcessor``: every EOS id is -inf while fewer than
   ``min_new_tokens`` tokens have been generated.
 
-  MiniGPT-4's ``min_length=1`` is this with ``min_new_tokens=1``: HF 4.x counted
-  ``min_length`` on ``input_ids``, which hold only generated tokens when decoding
-  starts from ``inputs_embeds``.
+  HF's ``min_length`` counts ``input_ids``: under transformers 4.30 they start with BOS
+  when decoding from ``inputs_embeds``, so MiniGPT-4's ``min_length=1`` is this with
+  ``min_new_tokens=0``.
   """
   is_eos_v = jnp.zeros(logits_bv.shape[-1], bool).at[eos_ids].set(True)
   return jnp.where(is_eos_v & (num_generated < min_new_tokens), -jnp.inf, logits_bv)

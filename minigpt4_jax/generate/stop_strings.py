@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
+from minigpt4_jax.text.templates import cut_at_stop
+
 _BYTE_PIECE = re.compile(r'<0x([0-9A-Fa-f]{2})>')
 
 
@@ -117,12 +119,6 @@ class StopTables:
     t_b1 = token_b[:, None]
     hit_b = jnp.any(self.hit[s_1s, state_bs, t_b1], axis=-1)
     return self.next_state[s_1s, state_bs, t_b1], hit_b
-
-
-def cut_at_stop(text: str, strings: tuple[str, ...]) -> str:
-  """``text`` up to the first occurrence of any stop string."""
-  ends = [i for i in (text.find(s) for s in strings) if i >= 0]
-  return text[:min(ends)] if ends else text
 
 
 def settled_prefix(text: str, strings: tuple[str, ...]) -> str:

@@ -17,16 +17,13 @@ import tarfile
 from minigpt4_jax.bundled import TINY_TOKENIZER, demo_paths
 from minigpt4_jax.data.sources import expand_braces
 from minigpt4_jax.tokenizer import train_tokenizer
-from minigpt4_jax.train.templates import (
-    ALIGNMENT_INSTRUCTIONS, LLAMA2_TRAIN_TEMPLATE, VICUNA_TRAIN_TEMPLATE,
-)
+from minigpt4_jax.text.prompts import ALIGNMENT_INSTRUCTIONS, MINIGPT4_SYSTEM
+from minigpt4_jax.text.templates import LLAMA2, VICUNA_V0
 
 VOCAB_SIZE = 1000  # = the 'tiny' preset's LLM vocabulary (models/configs.py)
 
 _CHAT_TEXT = (
-    'Give the following image: <Img>ImageContent</Img>. You will be able to see the image '
-    'once I provide it to you. Please answer my questions.###Human: <Img><ImageHere></Img> '
-    'What is in this picture?###Assistant: ',
+    MINIGPT4_SYSTEM + '###Human: <Img><ImageHere></Img> What is in this picture?###Assistant: ',
     'Describe this image in detail. Give as many details as possible. Say everything you see.',
     '###Human: Continue ###Assistant: ',
 )
@@ -45,8 +42,7 @@ def demo_texts() -> list[str]:
 
 
 def corpus() -> list[str]:
-  prompts = [VICUNA_TRAIN_TEMPLATE.format(i) for i in ALIGNMENT_INSTRUCTIONS]
-  prompts += [LLAMA2_TRAIN_TEMPLATE.format(i) for i in ALIGNMENT_INSTRUCTIONS]
+  prompts = [t.training_prompt(i) for t in (VICUNA_V0, LLAMA2) for i in ALIGNMENT_INSTRUCTIONS]
   # Repeat the templates so their pieces become single tokens.
   return demo_texts() + (prompts + list(_CHAT_TEXT)) * 20
 

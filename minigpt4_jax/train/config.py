@@ -9,7 +9,7 @@ from __future__ import annotations
 import ml_collections
 
 from minigpt4_jax.data.config import default_config as default_data_config
-from minigpt4_jax.train.templates import ALIGNMENT_INSTRUCTIONS
+from minigpt4_jax.text.prompts import ALIGNMENT_INSTRUCTIONS
 
 
 
@@ -34,10 +34,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.lora_targets = ()      # () = every linear of the LLM blocks
 
   c.text = ml_collections.ConfigDict()
-  c.text.template = ''           # '' = stage 1: [BOS] <image> caption, no prompt
-  c.text.instructions = ALIGNMENT_INSTRUCTIONS
-  c.text.end_sym = '\n'
-  c.text.max_txt_len = 32
+  c.text.template = 'plain'      # a name in text/templates.py; plain = [BOS] <image> caption\n
+  c.text.instructions = ALIGNMENT_INSTRUCTIONS  # human messages of caption/answer samples
+  c.text.max_answer_tokens = 32  # cap on each answer's tokens (MiniGPT-4's max_txt_len); 0 = none
+  # Cap on the whole sequence, image tokens included (LLaVA's model_max_length);
+  # 0 = the longest instruction prompt + max_answer_tokens.
+  c.text.max_length = 0
   # > 0: pad each batch to its longest row rounded up to this (a few compilations, less
   # work on padding); 0: every batch at the maximum length (one compilation).
   c.text.pad_multiple = 0

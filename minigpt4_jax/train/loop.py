@@ -24,12 +24,12 @@ from jax.experimental import multihost_utils
 from minigpt4_jax import sharding, workdir as workdirs
 from minigpt4_jax.data.pipeline import TrainIterator, make_train_iterator
 from minigpt4_jax.loading import run_model
+from minigpt4_jax.text.sequences import SequenceEncoder, SequenceLayout, pad_columns
+from minigpt4_jax.text.templates import get_template
 from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.llava_text import make_encoder
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_train_step
-from minigpt4_jax.train.text import TextLayout, pad_columns
 from minigpt4_jax.train.trainable import TOWERS, split_trainable, summary, trained_paths
 
 
@@ -87,9 +87,10 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
   _validate(config, mesh)
   start = run_model(config, mesh)
   model = start.model
-  encoder = make_encoder(load_tokenizer(start.tokenizer_dir), TextLayout(
-      template=config.text.template, instructions=tuple(config.text.instructions),
-      end_sym=config.text.end_sym, max_txt_len=config.text.max_txt_len,
+  encoder = SequenceEncoder(load_tokenizer(start.tokenizer_dir), SequenceLayout(
+      template=get_template(config.text.template),
+      instructions=tuple(config.text.instructions),
+      max_answer_tokens=config.text.max_answer_tokens, max_length=config.text.max_length,
       num_image_tokens=model.cfg.num_image_tokens, pad_multiple=config.text.pad_multiple))
   graphdef, trainable, frozen = split_trainable(model, tuple(config.train.trainable))
   if config.data.kind == 'features' and any(p.startswith(TOWERS) for p in trained_paths(trainable)):
@@ -140,7 +141,7 @@ def _next_batch(run: Run) -> dict[str, jax.Array]:
   run.skipped += int(np.sum(raw['skipped']))
   encoder = run.encoder
   tokens = encoder.encode(list(raw['text']),
-                          prompt_index(run.config.seed, run.step, encoder.num_prompts))
+                          prompt_index(run.config.seed, run.step, encoder.num_instructions))
   if run.config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
     longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
     tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)

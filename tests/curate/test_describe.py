@@ -10,7 +10,7 @@ from minigpt4_jax.curate.describe import (CONTINUE_BELOW, DESCRIBE, Describer, d
 from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.generate.chat import Chat
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import LLAMA2, VICUNA_V0
+from minigpt4_jax.text.templates import LLAMA2, VICUNA_V0
 
 IMAGES = sorted((pathlib.Path(demo_paths().align_dir) / 'image').glob('*.jpg'))
 

@@ -5,7 +5,7 @@ import pytest
 
 from minigpt4_jax.curate.fixers import FIX_PROMPT, EndpointConfig, GeneratorFixer, OpenAIFixer
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import VICUNA_V0
+from minigpt4_jax.text.templates import VICUNA_V0
 from tests.curate.stub_openai import StubOpenAI
 
 

@@ -15,8 +15,8 @@ from minigpt4_jax.evaluate.harness_model import HarnessModel, cut_at_stops
 from minigpt4_jax.evaluate.vlmevalkit_model import MiniGPT4JAX as VLMEvalKitModel
 from minigpt4_jax.evaluate.vlmevalkit_model import split_message
 from minigpt4_jax.generate.chat import preprocess
-from minigpt4_jax.prompting import tokenize_with_image
 from minigpt4_jax.bundled import TINY_CHECKPOINT
+from minigpt4_jax.text.tokens import tokenize_with_image
 
 STUB_LMMS_EVAL = pathlib.Path(__file__).parent / 'stub_lmms_eval'
 MAX_NEW = 6
@@ -66,7 +66,7 @@ def test_loglikelihood_against_the_unpadded_forward(harness, images):
 
   a = harness.answerer
   prompt = tokenize_with_image(a.tokenizer, conversation_prompt(a.template, message),
-                               a.num_image_tokens)
+                               a.num_image_tokens, split_specials=a.template.split_specials)
   target = a.tokenizer(continuation, add_special_tokens=False)['input_ids']
   model = nnx.merge(a.graphdef, a.params)  # unpadded, through the model's forward
   ids = np.asarray([prompt + target])

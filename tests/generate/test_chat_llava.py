@@ -12,8 +12,8 @@ from launch import chat as chat_cli
 from launch import convert as convert_cli
 from minigpt4_jax.generate.chat import load_chat, preprocess
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import Conversation, get_template
-from minigpt4_jax.prompting import tokenize_with_image
+from minigpt4_jax.text.templates import Conversation, get_template
+from minigpt4_jax.text.tokens import tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.bundled import TINY_TOKENIZER
 from tests import reference_llava as llava_ref
@@ -65,7 +65,8 @@ def test_chat_cli_greedy_equals_transformers_generate(llava_ckpt, chat_llava, im
   conversation.ask(QUESTION)
   conversation.open_answer()
   assert conversation.prompt().endswith(f'USER: <ImageHere>\n{QUESTION} ASSISTANT:')
-  ids = np.asarray([tokenize_with_image(tokenizer, conversation.prompt(), tiny.num_image_tokens)])
+  ids = np.asarray([tokenize_with_image(tokenizer, conversation.prompt(), tiny.num_image_tokens,
+                                        split_specials=False)])
   pixels = preprocess(image_path, tiny.vision.image_size, 'pad')[None]
   with torch.no_grad():
     sequences = hf_llava.generate(**llava_ref.hf_inputs(hf_llava, ids, pixels),

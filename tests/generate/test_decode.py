@@ -1,5 +1,7 @@
 """Decoding against transformers: the cache, greedy, processors, beams, batching."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -8,10 +10,12 @@ from flax import nnx
 
 from minigpt4_jax.generate import decode
 from minigpt4_jax.generate.compile_log import compile_log
+from minigpt4_jax import families
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.generator import Generator
 from tests import reference
-from tests.generate.conftest import EOS_PRONE, MAX_NEW, hf_generate, spliced_prompts
+from tests.generate.conftest import (EOS_PRONE, MAX_NEW, hf_generate, ours, reference_llm,
+                                    spliced_prompts)
 
 GREEDY = GenerationConfig(max_new_tokens=MAX_NEW, do_sample=False, min_new_tokens=0)
 
@@ -127,3 +131,44 @@ def test_jitted_programs_are_reused_across_calls(model):
     gen.generate(embeds[:, 3:], mask[:, 3:], GREEDY)  # shorter prompt, same bucket
     list(gen.stream(embeds, mask, GREEDY, chunk=8))
   assert not {'start_program', 'decode_program'} & set(compiled), compiled
+
+
+def bos_started(hf_llm, embeds, mask, **kwargs) -> list[list[int]]:
+  """transformers ``generate`` with ``input_ids=[[BOS]]`` beside the embeddings: the
+  sequence transformers 4.30's ``generate(inputs_embeds=...)`` built; BOS dropped."""
+  bos = torch.full((embeds.shape[0], 1), hf_llm.config.bos_token_id)
+  rows = hf_generate(hf_llm, embeds, mask, input_ids=bos, **kwargs)
+  assert all(row[0] == hf_llm.config.bos_token_id for row in rows)
+  return [row[1:] for row in rows]
+
+
+@pytest.fixture(scope='module')
+def bos_prone(arch):
+  """An oracle (and ours) whose BOS logit is large, so penalising it changes answers."""
+  hf = reference_llm(arch, 1.0)
+  with torch.no_grad():
+    hf.lm_head.weight[arch.llm.bos_token_id] *= 6.0
+  return hf, ours(arch, hf)
+
+
+@pytest.mark.filterwarnings('ignore:Passing `repetition_penalty`')
+def test_bos_started_sequence_matches_transformers(bos_prone, pairs):
+  """MiniGPT-4's chat under 4.30: min_length 1 counts the BOS (never bans EOS) and the
+  repetition penalty counts it too: MiniGPT-4's chat defaults (greedy here)."""
+  chat = GenerationConfig(**{**families.get('minigpt4').chat_defaults,
+                             'max_new_tokens': MAX_NEW, 'do_sample': False})
+  assert (chat.repetition_penalty, chat.min_new_tokens, chat.starts_with_bos) == (1.05, 0, True)
+  for hf_llm, model, penalty in ((*bos_prone, 1.05), (*bos_prone, 3.0), (*pairs(EOS_PRONE), 1.3)):
+    embeds, mask = spliced_prompts(model, [20])
+    config = dataclasses.replace(chat, repetition_penalty=penalty)
+    theirs = bos_started(hf_llm, embeds, mask, do_sample=False, min_length=1,
+                         repetition_penalty=penalty)
+    assert Generator(model.llm).generate(embeds, mask, config).sequences() == theirs, penalty
+  # Not vacuous: counting the BOS changes this model's answer.
+  hf_llm, model = bos_prone
+  embeds, mask = spliced_prompts(model, [20])
+  config = dataclasses.replace(chat, repetition_penalty=3.0)
+  gen = Generator(model.llm)
+  assert (gen.generate(embeds, mask, config).sequences()
+          != gen.generate(embeds, mask, dataclasses.replace(config, starts_with_bos=False))
+          .sequences())

@@ -10,6 +10,7 @@ from PIL import Image
 
 from minigpt4_jax import checkpoint
 from minigpt4_jax.generate.chat import Chat
+from minigpt4_jax import families
 from minigpt4_jax.generate.config import GenerationConfig
 from tests.generate.conftest import MAX_NEW
 
@@ -25,7 +26,10 @@ def image_path(tmp_path_factory) -> str:
 
 
 def reference_answer(model, tokenizer, image_path: str, **config) -> str:
-  chat = Chat(model, tokenizer, 'vicuna_v0', GenerationConfig(max_new_tokens=MAX_NEW, **config))
+  """What ``Chat`` answers with the CLI's settings: MiniGPT-4's chat defaults + flags."""
+  defaults = families.get('minigpt4').chat_defaults
+  chat = Chat(model, tokenizer, 'vicuna_v0',
+              GenerationConfig(**{**defaults, 'max_new_tokens': MAX_NEW, **config}))
   chat.upload_image(image_path)
   chat.ask(QUESTION)
   return chat.answer()

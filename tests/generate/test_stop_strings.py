@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import postprocess
 from minigpt4_jax.generate.generator import Generator
-from minigpt4_jax.generate.stop_strings import StopTables, cut_at_stop, settled_prefix
+from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
+from minigpt4_jax.text.templates import cut_at_stop, postprocess
 from tests.generate.conftest import MAX_NEW, spliced_prompts
 
 

@@ -46,7 +46,7 @@ def test_tiny_llava_stage1_then_stage2(tmp_path):
   assert np.isfinite(losses).all() and losses[-1] < losses[0], losses  # the LLM learns
 
   trained = load(tmp_path / 's2', jnp.float32)
-  assert trained.family.name == 'llava' and trained.template == 'v1'
+  assert trained.family.name == 'llava' and trained.template.name == 'v1'
   assert trained.model.llm.embed_tokens.embedding.dtype == jnp.float32
 
 

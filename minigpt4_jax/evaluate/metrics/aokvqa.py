@@ -20,8 +20,8 @@ from typing import Mapping, Sequence
 from minigpt4_jax.evaluate.metrics.answers import normalize_answer
 from minigpt4_jax.evaluate.metrics.common import aligned, percent
 from minigpt4_jax.evaluate.readers import AOKVQARecord
+from minigpt4_jax.text.prompts import OPTION_LETTERS
 
-OPTION_LETTERS = 'ABCDEFGHIJ'
 # 'B', '(B)', 'B.', 'B)', 'B: cab', 'B. cab' name option B; 'A dog' does not.
 _LETTER = re.compile(r'\(?([A-J])\)?(?:[.:)].*)?', re.DOTALL)
 

@@ -37,12 +37,12 @@ from minigpt4_jax.generate.chat import Chat
 from minigpt4_jax.loading import default_dtype
 from minigpt4_jax.generate.compile_log import compile_log
 from minigpt4_jax.generate.config import GenerationConfig
-from minigpt4_jax.generate.conversation import VICUNA_V0
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.models import Llama
 from minigpt4_jax.models.configs import LlamaConfig, tiny_llm
-from minigpt4_jax.prompting import tokenize_with_image
 from minigpt4_jax.bundled import TINY_CHECKPOINT
+from minigpt4_jax.text.templates import VICUNA_V0
+from minigpt4_jax.text.tokens import tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 
 SIZES = {
@@ -128,7 +128,7 @@ def chat_session(turns: int) -> None:
   for turn in range(turns):
     chat.ask('Describe this image in detail.')
     prompt = len(tokenize_with_image(tokenizer, chat.conversation.prompt() + 'Assistant: ',
-                                     model.cfg.num_image_tokens))
+                                     model.cfg.num_image_tokens, split_specials=True))
     with compile_log() as compiled:
       chat.answer()
     total.update(compiled)

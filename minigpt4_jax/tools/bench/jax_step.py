@@ -59,7 +59,7 @@ class JaxTrainStep:
 
   def _train_step(self, first_target: int) -> Callable:
     """The jitted step with logits from ``first_target - 1`` on, as the trainer runs it
-    (``BatchEncoder.first_target``)."""
+    (``SequenceEncoder.first_target``)."""
     if first_target not in self._train_steps:
       self._train_steps[first_target] = jax.jit(
           make_train_step(self.graphdef, self.tx, self.schedule, 1, first_target),

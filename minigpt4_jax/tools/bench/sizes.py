@@ -29,10 +29,10 @@ class StepShape:
     return self.sequence_length(num_image_tokens) - self.answer
 
 
-# Stage 1 has no template: [BOS][32 image embeddings][caption + "\n"], max_txt_len 32.
+# Stage 1 (template plain): [BOS][32 image embeddings][caption + "\n"], max_answer_tokens 32.
 STAGE1 = StepShape('stage1', prompt_before=0, prompt_after=0, answer=32)
 # Stage 2: '###Human: <Img>' (7 Vicuna tokens) <image> '</Img> Describe this image in
-# detail. ###Assistant: ' (15 tokens), then an answer padded to max_txt_len 160.
+# detail. ###Assistant: ' (15 tokens), then an answer padded to max_answer_tokens 160.
 STAGE2 = StepShape('stage2', prompt_before=7, prompt_after=15, answer=160)
 SHAPES = (STAGE1, STAGE2)
 

@@ -1,16 +1,32 @@
-"""Prompt presets: the question text each protocol asks with, by name.
+"""Prompt text by name: system messages, training instruction pools, evaluation presets.
 
-A preset is ``str.format`` text with ``{question}`` (the benchmark's question) and,
-for multiple choice, ``{options}`` (one 'A. choice' line per choice). It becomes the
-human message of the model's conversation template (``generate.conversation``),
-which adds MiniGPT-4's system text and roles.
+An evaluation preset is ``str.format`` text with ``{question}`` (the benchmark's
+question) and, for multiple choice, ``{options}`` (one 'A. choice' line per choice). It
+becomes the human message of the model's conversation template (``text.templates``),
+which adds the system text and roles.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from minigpt4_jax.evaluate.metrics.aokvqa import OPTION_LETTERS
+# minigpt4/conversation/conversation.py (ef1ac08): CONV_VISION_Vicuna0 / _LLama2's system.
+MINIGPT4_SYSTEM = ('Give the following image: <Img>ImageContent</Img>. You will be able to see '
+                   'the image once I provide it to you. Please answer my questions.')
+# LLaVA's conv_vicuna_v1 system message (llava/conversation.py): stage-2 training and chat.
+VICUNA_V1_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                    "The assistant gives helpful, detailed, and polite answers to the human's "
+                    "questions.")
+
+# prompts/alignment.txt of MiniGPT-4 (unchanged since its first commit).
+ALIGNMENT_INSTRUCTIONS = (
+    '<Img><ImageHere></Img> Describe this image in detail.',
+    '<Img><ImageHere></Img> Take a look at this image and describe what you notice.',
+    '<Img><ImageHere></Img> Please provide a detailed description of the picture.',
+    '<Img><ImageHere></Img> Could you describe the contents of this image for me?',
+)
+
+OPTION_LETTERS = 'ABCDEFGHIJ'
 
 PRESETS: dict[str, str] = {
     # The question alone: MiniGPT-4's chat (and POPE's "Is there a {object} in the image?").
@@ -27,7 +43,7 @@ PRESETS: dict[str, str] = {
                  '{question}',
     # MiniGPT-4's detailed description instruction (prompts/alignment.txt, stage 2).
     'describe': 'Describe this image in detail.',
-    # The MiniGPT-4 paper's two CHAIR prompts (arXiv 2304.10592, the hallucination table).
+    # The MiniGPT-4 paper's two CHAIR prompts (arXiv 2304.10592, its hallucination table).
     'describe_short': 'Please describe the image shortly and precisely, in less than 20 words.',
     'describe_long': 'Please describe this image as detailed as possible.',
 }
@@ -38,7 +54,7 @@ def options_text(choices: Sequence[str]) -> str:
   return '\n'.join(f'{OPTION_LETTERS[i]}. {c}' for i, c in enumerate(choices))
 
 
-def render(preset: str, question: str = '', choices: Sequence[str] = ()) -> str:
+def render_preset(preset: str, question: str = '', choices: Sequence[str] = ()) -> str:
   """The human message for one sample."""
   if preset not in PRESETS:
     raise ValueError(f'unknown prompt preset {preset!r}; known: {sorted(PRESETS)}')

@@ -2,7 +2,7 @@
 
 import pytest
 
-from minigpt4_jax.evaluate.prompts import render
+from minigpt4_jax.text.prompts import render_preset as render
 
 
 def test_presets():
