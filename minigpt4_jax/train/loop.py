@@ -21,6 +21,7 @@ from minigpt4_jax.train.llava_text import make_encoder
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.model_init import RESOLVED_CONFIG, initial_model
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
+from minigpt4_jax.train.preemption import PreemptionWatch
 from minigpt4_jax.train.step import make_train_step
 from minigpt4_jax.train.text import TextLayout, pad_columns
 from minigpt4_jax.train.trainable import split_for_config
@@ -111,6 +112,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                        disable=jax.process_index() != 0, dynamic_ncols=True)
   pending = None  # (step, device metrics): read one step late so dispatch runs ahead
   window_start, window_steps, last = time.perf_counter(), 0, {}
+  preemption = PreemptionWatch()  # SIGTERM / SIGINT: save at the next step, raise Preempted
   try:
     while step < total:
       raw = next(data)
@@ -138,12 +140,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         writer.write(step, host)
         progress.set_postfix(loss=f'{host["loss"]:.4f}', lr=f'{host["lr"]:.2e}')
         window_start, window_steps, last = time.perf_counter(), 0, host
-      if step % config.train.checkpoint_every == 0 or step == total:
+      stop = preemption.agreed_signal()  # every process, every step: the same answer
+      if step % config.train.checkpoint_every == 0 or step == total or stop:
         _check_finite(step, jax.device_get(metrics))
         checkpoints.save(step, trainable, opt_state, data.get_state(),
                          {'step': step, 'skipped_samples': skipped})
+      if stop:
+        checkpoints.wait()
+        raise preemption.preempted(stop, step, checkpoints.directory)
     checkpoints.wait()
   finally:
+    preemption.close()
     data.close()
     progress.close()
     writer.close()
