@@ -136,7 +136,9 @@ def test_killed_then_preempted_run_ends_bit_identical(uninterrupted, tmp_path):
   assert complete is not None and complete < STEPS
   # Restart all; SIGTERM to process 1 alone stops both at the same step, saved.
   second = Processes('launch.train', args, tmp_path / 'logs2')
-  second.wait_until(lambda: _logged_step(tmp_path) > complete)
+  # (metrics.jsonl still shows the killed run's steps until the resume drops them)
+  second.wait_until(lambda: 'resumed from' in second.output(0)
+                    and _logged_step(tmp_path) > complete)
   second.send(1, signal.SIGTERM)
   assert second.wait() == [0, 0], second.tails()
   saved = [line for i in range(2) for line in second.output(i).splitlines()
