@@ -241,7 +241,7 @@ def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None 
   """
   cfg = load_config(ckpt_dir)
   if mesh is None:
-    mesh = sharding.make_mesh(devices=jax.devices()[:1])
+    mesh = sharding.make_mesh(devices=jax.local_devices()[:1])
   model = nnx.eval_shape(lambda: build_model(cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
   sharding_of = param_shardings(model, mesh)
   table = param_table(model)

@@ -10,18 +10,26 @@ Where they are unset, ``jax.distributed.initialize`` detects them itself: SLURM
 (SLURM_JOB_ID, SLURM_NTASKS, SLURM_PROCID, SLURM_STEP_NODELIST: one task per node),
 Open MPI and Cloud TPU VM pods (the TPU metadata server). On CPU the cross-process
 collectives run over gloo (JAX's default ``jax_cpu_collectives_implementation``).
+
+``WorkShare`` splits a preprocessing job (feature caching, evaluation, curation)
+over the processes: each takes every ``count``-th item, writes its own resumable
+files, and process 0 merges them into the one output a single process writes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Mapping
+import pathlib
+from typing import Mapping, Sequence, TypeVar
 
 import jax
+from jax.experimental import multihost_utils
 
 COORDINATOR = 'JAX_COORDINATOR_ADDRESS'
 NUM_PROCESSES = 'JAX_NUM_PROCESSES'
 PROCESS_ID = 'JAX_PROCESS_ID'
+T = TypeVar('T')
 
 
 def _int_variable(environ: Mapping[str, str], name: str) -> int | None:
@@ -53,6 +61,38 @@ def initialize(environ: Mapping[str, str] | None = None) -> None:
       os.environ if environ is None else environ))
 
 
-def is_main_process() -> bool:
-  """Process 0 writes what exists once (metrics, merged outputs)."""
-  return jax.process_index() == 0
+@dataclasses.dataclass(frozen=True)
+class WorkShare:
+  """Process ``index`` of ``count``: items index, index + count, index + 2 count, ..."""
+  index: int = 0
+  count: int = 1
+
+  @property
+  def is_main(self) -> bool:
+    """Process 0 merges the shares and writes what exists once."""
+    return self.index == 0
+
+  def take(self, items: Sequence[T]) -> list[T]:
+    return list(items[self.index::self.count])
+
+  def file_name(self, name: str, index: int | None = None) -> str:
+    """Process ``index``'s (default: this one's) own copy of a resumable file:
+    'predictions.jsonl' -> 'predictions.process-1-of-2.jsonl'; one process keeps the name."""
+    if self.count == 1:
+      return name
+    path = pathlib.PurePath(name)
+    index = self.index if index is None else index
+    return f'{path.stem}.process-{index}-of-{self.count}{path.suffix}'
+
+  def file_names(self, name: str) -> list[str]:
+    """Every process's copy of ``name``, in process order (what process 0 merges)."""
+    return [self.file_name(name, i) for i in range(self.count)]
+
+  def wait_for_all(self, what: str) -> None:
+    """A barrier: returns once every process has reached it (named by ``what``)."""
+    if self.count > 1:
+      multihost_utils.sync_global_devices(what)
+
+
+def this_process_share() -> WorkShare:
+  return WorkShare(jax.process_index(), jax.process_count())

@@ -123,4 +123,4 @@ def load_trained(path: str | pathlib.Path, dtype) -> InitialModel:
   config = ml_collections.ConfigDict(json.loads((path / RESOLVED_CONFIG).read_text()))
   config.init_from = str(path)
   config.model.dtype = jnp.dtype(dtype).name
-  return initial_model(config, sharding.make_mesh(devices=jax.devices()[:1]))
+  return initial_model(config, sharding.make_mesh(devices=jax.local_devices()[:1]))
