@@ -5,17 +5,21 @@ time and kills what it started."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable, Sequence
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEVICES_PER_PROCESS = 2
+# Shared by every process the tests start: each program compiles once per session.
+_COMPILATION_CACHE = tempfile.TemporaryDirectory(prefix='minigpt4-jax-test-xla-')
 
 
 def free_port() -> int:
@@ -28,7 +32,15 @@ def environment(process_id: int, num_processes: int, port: int) -> dict[str, str
   return dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=str(REPO),
               XLA_FLAGS=f'--xla_force_host_platform_device_count={DEVICES_PER_PROCESS}',
               JAX_COORDINATOR_ADDRESS=f'127.0.0.1:{port}', JAX_NUM_PROCESSES=str(num_processes),
-              JAX_PROCESS_ID=str(process_id))
+              JAX_PROCESS_ID=str(process_id), JAX_COMPILATION_CACHE_DIR=_COMPILATION_CACHE.name,
+              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+
+
+def last_logged_step(workdir: pathlib.Path) -> int:
+  """The last step in WORKDIR/metrics.jsonl (0 before the first)."""
+  path = pathlib.Path(workdir) / 'metrics.jsonl'
+  lines = path.read_text().splitlines() if path.exists() else []
+  return json.loads(lines[-1])['step'] if lines else 0
 
 
 class Processes:

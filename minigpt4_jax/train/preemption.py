@@ -6,6 +6,8 @@ At each step boundary every process calls ``PreemptionWatch.agreed_signal``, whi
 allgathers the recorded signals, so all processes see the same answer at the same
 step (one process may be signalled before the others, or alone) and save one
 cooperative checkpoint there. A second SIGINT exits at once, without saving.
+With several processes that agreement is one 4-byte allgather per step, which waits
+for the step just dispatched (as the ``text.pad_multiple`` length agreement does).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def exit_code(signum: int) -> int:
   return SIGINT_EXIT_CODE if signum == signal.SIGINT else 0
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # exceptions compare (and hash) by identity
 class Preempted(Exception):
   """Raised by the step loop once the checkpoint at ``step`` is written."""
   signum: int

@@ -1,6 +1,5 @@
 """Real SIGTERM / SIGINT sent to one ``python -m launch.train`` process."""
 
-import json
 import re
 import signal
 
@@ -8,7 +7,7 @@ import pytest
 
 from minigpt4_jax.train.checkpoints import TrainCheckpoints
 from minigpt4_jax.train.loop import train_and_evaluate
-from tests.multiprocess import Processes
+from tests.multiprocess import Processes, last_logged_step
 from tests.train.test_loop import _config, _steps_logged
 
 # Never reached: the signal stops the run.
@@ -17,16 +16,10 @@ ARGS = ['--config', 'configs/tiny.py:stage1', '--config.train.batch_size=8',
         '--config.train.checkpoint_every=1000']
 
 
-def _logged_step(workdir) -> int:
-  path = workdir / 'metrics.jsonl'
-  lines = path.read_text().splitlines() if path.exists() else []
-  return json.loads(lines[-1])['step'] if lines else 0
-
-
 @pytest.mark.parametrize('signum, code', [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signal_saves_at_the_next_step_and_the_rerun_resumes(tmp_path, signum, code):
   run = Processes('launch.train', [*ARGS, '--workdir', str(tmp_path)], tmp_path / 'logs', 1)
-  run.wait_until(lambda: _logged_step(tmp_path) >= 2)
+  run.wait_until(lambda: last_logged_step(tmp_path) >= 2)
   run.send(0, signum)
   assert run.wait() == [code], run.tails()
   saved = re.search(rf'{signum.name}: saved step (\d+) in (\S+), ([\d.]+) s after the signal',
@@ -43,7 +36,7 @@ def test_signal_saves_at_the_next_step_and_the_rerun_resumes(tmp_path, signum, c
 
 def test_a_second_sigint_exits_at_once(tmp_path):
   run = Processes('launch.train', [*ARGS, '--workdir', str(tmp_path)], tmp_path / 'logs', 1)
-  run.wait_until(lambda: _logged_step(tmp_path) >= 1)
+  run.wait_until(lambda: last_logged_step(tmp_path) >= 1)
   run.send(0, signal.SIGINT)
   # (two signals sent back to back may reach the process as one)
   run.wait_until(lambda: 'SIGINT received' in run.output(0))
