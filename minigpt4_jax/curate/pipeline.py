@@ -27,8 +27,8 @@ from minigpt4_jax.curate.fixers import Fixer
 from minigpt4_jax.curate.output import ORIGINALS, write_outputs
 from minigpt4_jax.curate.rules import Rule
 from minigpt4_jax.curate.store import ItemState, Store
-from minigpt4_jax.distributed import WorkShare
 from minigpt4_jax.data.sources import IMAGE_EXTENSIONS, TarShardSource, read_member
+from minigpt4_jax.distributed import WorkShare
 
 # image paths -> their descriptions (``Describer`` or a stand-in)
 DescribeFn = Callable[[Sequence[pathlib.Path]], list[Description]]
@@ -145,7 +145,8 @@ def curate(items: Sequence[Item], out_dir: str | pathlib.Path, describe: Describ
   share.wait_for_all(f'curate {out_dir}')
   if not share.is_main:
     return None
-  states = {k: v for name in share.file_names(STATE) for k, v in Store(out_dir / name).items.items()}
+  states = {item_id: state for name in share.file_names(STATE)
+            for item_id, state in Store(out_dir / name).items.items()}
   rows = write_outputs(out_dir, [states[i.id] for i in items], rules)
   counts = collections.Counter(r['status'] for r in rows)
   return {s: counts[s] for s in ('kept', 'dropped', 'failed', 'pending')}
