@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import sys
 from typing import Mapping, Sequence, TypeVar
 
 import jax
@@ -56,9 +57,14 @@ def settings_from_environment(environ: Mapping[str, str]) -> dict[str, str | int
 
 
 def initialize(environ: Mapping[str, str] | None = None) -> None:
-  """Calls jax.distributed.initialize once, before any JAX computation."""
-  jax.distributed.initialize(**settings_from_environment(
-      os.environ if environ is None else environ))
+  """Calls jax.distributed.initialize once, before any JAX computation. A CLI's
+  ``--distributed``: a malformed variable is a one-line error and exit status 2."""
+  try:
+    settings = settings_from_environment(os.environ if environ is None else environ)
+  except ValueError as err:
+    print(f'error: {err}', file=sys.stderr)
+    sys.exit(2)
+  jax.distributed.initialize(**settings)
 
 
 @dataclasses.dataclass(frozen=True)
