@@ -13,7 +13,8 @@ a cached image is the same in every epoch, so it cannot be augmented. One cache 
 source lands in OUT/source_K; the command prints the overrides that train from
 them. A stopped run resumes at the first unfinished shard. Only the projector may
 train from a cache (not the Q-Former ablation), since the features stand in for
-the towers' forward.
+the towers' forward. With --distributed (see launch/train.py) every process
+encodes every N-th shard on its own devices and process 0 writes the manifests.
 """
 
 import pathlib
@@ -24,7 +25,7 @@ from absl import app, flags
 from flax import nnx
 from ml_collections import config_flags
 
-from minigpt4_jax import sharding
+from minigpt4_jax import distributed, sharding
 from minigpt4_jax.data.feature_cache import cache_dirs, write_cache
 from minigpt4_jax.data.pipeline import make_sources
 from minigpt4_jax.loading import run_model
@@ -35,12 +36,16 @@ _OUT = flags.DEFINE_string('out', None, 'Output folder (one cache per data sourc
 _BATCH = flags.DEFINE_integer('batch_size', 64, 'Images per forward pass.')
 _SHARD = flags.DEFINE_integer('shard_size', 4096, 'Source rows per cache shard.')
 _DTYPE = flags.DEFINE_enum('dtype', 'float16', ['float16', 'float32'], 'Stored precision.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Join a multi-process run first; each process caches its shards.')
 flags.mark_flags_as_required(['config', 'out'])
 
 
 def make_encoder(config, batch_size: int):
   """pixels float32[n <= batch_size, S, S, 3] -> frozen-tower features float32[n, Q, C]."""
-  mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor)
+  # This process's devices only: with --distributed each process encodes its own shards.
+  mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp, config.mesh.tensor,
+                            devices=jax.local_devices())
   graphdef, state = nnx.split(run_model(config, mesh).model)
   data_parallel = mesh.shape['data'] * mesh.shape['fsdp']
   if batch_size % data_parallel:
@@ -67,6 +72,8 @@ def main(argv: list[str]) -> None:
   if config.data.augment:
     raise app.UsageError('cached features cannot be augmented: add --config.data.augment=False '
                          '(stage 1 then trains on plainly resized images)')
+  if _DISTRIBUTED.value:
+    distributed.initialize()
   encode = make_encoder(config, _BATCH.value)
   sources = make_sources(config.data)
   dirs = cache_dirs(_OUT.value, len(sources))
@@ -76,7 +83,8 @@ def main(argv: list[str]) -> None:
         clean_captions=config.data.clean_captions, max_words=config.data.max_words,
         batch_size=_BATCH.value, shard_size=_SHARD.value, dtype=_DTYPE.value,
         provenance={'init_from': config.init_from, 'source': repr(source),
-                    'data': config.data.to_dict()})
+                    'data': config.data.to_dict()},
+        share=distributed.this_process_share())
     print(f'{directory}: {stats.written} samples cached, {stats.skipped} bad samples skipped, '
           f'{stats.reused} shards kept from an earlier run')
   dirs_arg = '(' + ''.join(f"'{pathlib.Path(d)}'," for d in dirs) + ')'

@@ -18,7 +18,9 @@
 
 Rerunning with the same --out resumes: nothing already described or fixed is redone,
 and filtering reruns with the current rules. A resume must describe with the same
-settings (OUT/settings.json); the fixer may change.
+settings (OUT/settings.json); the fixer may change. With --distributed (see
+launch/train.py) each process describes and fixes every N-th image (its own resumable
+OUT/state.process-K-of-N.jsonl) and process 0 filters and writes the folder.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import dataclasses
 import pathlib
 import sys
 
+from minigpt4_jax import distributed
 from minigpt4_jax.curate.describe import CONTINUE_BELOW, Describer
 from minigpt4_jax.curate.fixers import EndpointConfig, GeneratorFixer, OpenAIFixer
 from minigpt4_jax.curate.pipeline import curate, folder_items, shard_items
@@ -75,6 +78,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help='openai: first retry wait in seconds, doubled each retry')
   fix.add_argument('--fixer-workers', type=int, default=4, help='openai: requests in flight')
   p.add_argument('--no-progress', action='store_true', help='no progress bars')
+  p.add_argument('--distributed', action='store_true',
+                 help='join a multi-process run (jax.distributed); each process curates its share')
   args = p.parse_args(argv)
   args.fixer = args.fixer or ('openai' if args.fixer_url else 'generator')
   if args.fixer == 'openai' and not args.fixer_url:
@@ -85,8 +90,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   return args
 
 
-def main(argv: list[str] | None = None) -> dict[str, int]:
+def main(argv: list[str] | None = None) -> dict[str, int] | None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
+  if args.distributed:
+    distributed.initialize()
   items = folder_items(args.images) if args.images else shard_items(args.shards)
   items = items[:args.limit]
   rules = load_rules(args.rules)
@@ -112,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
         GenerationConfig(max_new_tokens=args.fixer_max_new_tokens, do_sample=False),
         args.batch_size)
   counts = curate(items, args.out, describer, fixer, rules, batch_size=args.batch_size,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, share=distributed.this_process_share())
+  if counts is None:  # not process 0: its share is described and fixed
+    return None
   print(f'{len(items)} images -> {args.out}: ' +
         ', '.join(f'{n} {status}' for status, n in counts.items()))
   if counts['failed'] or counts['pending']:

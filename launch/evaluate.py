@@ -10,7 +10,9 @@ Writes OUT/predictions.jsonl (a rerun resumes it), OUT/results.json and
 OUT/results.md; OUT defaults to runs/eval/CKPT_NAME/TASK-SPLIT-PROMPT. Decoding is
 greedy (beam search with --num-beams). Tasks, their file layout under --data and
 their defaults are listed in minigpt4_jax/evaluate/tasks.py; prompt presets in
-minigpt4_jax/text/prompts.py.
+minigpt4_jax/text/prompts.py. With --distributed (see launch/train.py) each
+process answers every N-th sample into its own resumable OUT/predictions.process-K-of-N.jsonl
+and process 0 writes the merged predictions.jsonl and the results.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import dataclasses
 import pathlib
 import sys
 
+from minigpt4_jax import distributed
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
 from minigpt4_jax.evaluate.tasks import TASKS
@@ -47,11 +50,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--num-beams', type=int, default=1)
   p.add_argument('--max-new-tokens', type=int, help="answer budget (default: the task's)")
   p.add_argument('--batch-size', type=int, default=8)
+  p.add_argument('--distributed', action='store_true',
+                 help='join a multi-process run (jax.distributed); each process answers its share')
   return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> dict | None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
+  if args.distributed:
+    distributed.initialize()
   task = TASKS[args.task]
   split = args.split or task.split
   preset = args.prompt or task.prompt
@@ -70,8 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
   out_dir = args.out or pathlib.Path('runs/eval') / args.ckpt.resolve().name / (
       f'{task.name}-{split}-{preset}')
   results = runner.run(task, records, answer, config, batch_size=args.batch_size,
-                       out_dir=out_dir)
-  print((out_dir / 'results.md').read_text(encoding='utf-8'), end='')
+                       out_dir=out_dir, share=distributed.this_process_share())
+  if results is not None:  # process 0
+    print((out_dir / 'results.md').read_text(encoding='utf-8'), end='')
   return results
 
 

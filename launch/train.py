@@ -7,21 +7,25 @@
 Any config field can be overridden with --config.FIELD=VALUE; the config is locked,
 so a misspelt field is an error. Running again with the same --workdir resumes.
 Multi-process runs (several hosts, SLURM, TPU pods) add --distributed, which calls
-jax.distributed.initialize() (its arguments come from the cluster's environment).
+jax.distributed.initialize() with the coordinator, process count and id read from
+the environment (minigpt4_jax/distributed.py lists the variables).
 """
 
-import jax
+import sys
+
 from absl import app, flags
 from ml_collections import config_flags
 
+from minigpt4_jax import distributed
 from minigpt4_jax.train.loop import train_and_evaluate
+from minigpt4_jax.train.preemption import Preempted, exit_code
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, e.g. configs/tiny.py:stage1.', lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Run directory: checkpoints, metrics.jsonl, TensorBoard, config.json.')
 _DISTRIBUTED = flags.DEFINE_bool(
-    'distributed', False, 'Call jax.distributed.initialize() first (multi-process runs).')
+    'distributed', False, 'Join a multi-process run first (jax.distributed.initialize).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -29,8 +33,12 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if _DISTRIBUTED.value:
-    jax.distributed.initialize()
-  train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    distributed.initialize()
+  try:
+    train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except Preempted as stopped:
+    print(stopped, flush=True)
+    sys.exit(exit_code(stopped.signum))
 
 
 if __name__ == '__main__':

@@ -235,7 +235,7 @@ def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None 
   """
   cfg = load_config(ckpt_dir)
   if mesh is None:
-    mesh = sharding.make_mesh(devices=jax.devices()[:1])
+    mesh = sharding.make_mesh(devices=jax.local_devices()[:1])
   model = nnx.eval_shape(lambda: VisionLanguageModel(cfg, dtype=dtype, param_dtype=dtype,
                                                      remat=remat, rngs=nnx.Rngs(0)))
   sharding_of = param_shardings(model, mesh)

@@ -129,7 +129,7 @@ def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None) -> Load
   """
   path = pathlib.Path(path)
   dtype = jnp.dtype(dtype or default_dtype())
-  mesh = mesh or sharding.make_mesh(devices=jax.devices()[:1])
+  mesh = mesh or sharding.make_mesh(devices=jax.local_devices()[:1])
   if workdir.is_workdir(path):
     config = workdir.upgraded(workdir.run_config(path))
     config.init_from = str(path)

@@ -13,6 +13,8 @@ import os
 import pathlib
 from typing import Any, Iterable
 
+from minigpt4_jax.atomic import write_text_atomically
+
 
 def read_log(path: pathlib.Path, what: str) -> list[Any]:
   """The JSON values of a log's lines. A last line without its newline was cut short
@@ -51,7 +53,8 @@ def require_same_settings(path: pathlib.Path, settings: dict[str, Any], what: st
   results would mix two configurations (``what`` names those results)."""
   if not path.exists():
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=2) + '\n', encoding='utf-8')
+    # Atomic: several processes of one distributed job may write it at once.
+    write_text_atomically(path, json.dumps(settings, indent=2) + '\n')
     return
   before = json.loads(path.read_text(encoding='utf-8'))
   changed = {k: (before.get(k), settings.get(k)) for k in before.keys() | settings.keys()

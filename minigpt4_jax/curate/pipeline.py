@@ -4,7 +4,9 @@ Items are images with a stable id (a file's stem, a shard sample's key). Each st
 records its result in ``OUT/state.jsonl`` before the next starts, so a rerun after a
 kill describes only the images never described and fixes only those never fixed (or
 whose fix failed); filtering and writing are redone every run from the state, with
-the current rules.
+the current rules. Split over processes (``share``), each describes and fixes
+every N-th image into its own OUT/state.process-K-of-N.jsonl (and resumes it);
+process 0 then filters and writes the outputs from all of them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from minigpt4_jax.curate.output import ORIGINALS, write_outputs
 from minigpt4_jax.curate.rules import Rule
 from minigpt4_jax.curate.store import ItemState, Store
 from minigpt4_jax.data.sources import IMAGE_EXTENSIONS, TarShardSource, read_member
+from minigpt4_jax.distributed import WorkShare
 
 # image paths -> their descriptions (``Describer`` or a stand-in)
 DescribeFn = Callable[[Sequence[pathlib.Path]], list[Description]]
@@ -131,12 +134,19 @@ def fix_all(items: Sequence[Item], store: Store, fixer: Fixer, progress: bool = 
 
 def curate(items: Sequence[Item], out_dir: str | pathlib.Path, describe: DescribeFn,
            fixer: Fixer, rules: Sequence[Rule], *, batch_size: int,
-           progress: bool = True) -> dict[str, int]:
-  """Runs (or resumes) the pipeline over ``items``; returns the count per status."""
+           progress: bool = True, share: WorkShare = WorkShare()) -> dict[str, int] | None:
+  """Runs (or resumes) the pipeline over ``items``; returns the count per status
+  (None on processes other than 0, which only describe and fix their share)."""
   out_dir = pathlib.Path(out_dir)
-  store = Store(out_dir / STATE)
-  describe_all(items, out_dir, store, describe, batch_size, progress)
-  fix_all(items, store, fixer, progress)
-  rows = write_outputs(out_dir, [store.items[i.id] for i in items], rules)
+  store = Store(out_dir / share.file_name(STATE))
+  mine = share.take(items)
+  describe_all(mine, out_dir, store, describe, batch_size, progress)
+  fix_all(mine, store, fixer, progress)
+  share.wait_for_all(f'curate {out_dir}')
+  if not share.is_main:
+    return None
+  states = {item_id: state for name in share.file_names(STATE)
+            for item_id, state in Store(out_dir / name).items.items()}
+  rows = write_outputs(out_dir, [states[i.id] for i in items], rules)
   counts = collections.Counter(r['status'] for r in rows)
   return {s: counts[s] for s in ('kept', 'dropped', 'failed', 'pending')}

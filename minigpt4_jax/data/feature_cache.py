@@ -30,6 +30,7 @@ import tqdm
 
 from minigpt4_jax.atomic import write_atomically, write_text_atomically
 from minigpt4_jax.data.transforms import DecodeSample, normalize
+from minigpt4_jax.distributed import WorkShare
 
 MANIFEST = 'manifest.json'
 FORMAT = 'minigpt4_jax/features/1'
@@ -76,26 +77,29 @@ def _encode_shard(source, rows: range, decode: DecodeSample, encode: EncodeFn,
 def write_cache(source, directory: str | pathlib.Path, encode: EncodeFn, *, image_size: int,
                 clean_captions: bool, max_words: int, batch_size: int = 64,
                 shard_size: int = 4096, dtype: str = 'float16',
-                provenance: dict[str, Any] | None = None) -> CacheStats:
+                provenance: dict[str, Any] | None = None,
+                share: WorkShare = WorkShare()) -> CacheStats:
   """Caches ``encode`` of every good sample of ``source`` (a grain random-access source
   of raw records, e.g. ``TarShardSource``) into ``directory``; resumes a stopped run.
 
   ``dtype`` is the stored precision (float16 halves the disk of float32; the train
   step casts back). ``provenance`` (checkpoint, data config) goes into the manifest.
+  With several processes each writes its ``share`` of the shards (every count-th),
+  and process 0 writes the manifest once all are written.
   """
   directory = pathlib.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   decode = DecodeSample(augment=False, clean_captions=clean_captions, max_words=max_words,
                         image_size=image_size)
   num_shards = -(-len(source) // shard_size)
-  shards, written, skipped, reused = [], 0, 0, 0
-  with tqdm.tqdm(total=len(source), desc=f'cache {directory.name}', unit='img',
-                 dynamic_ncols=True) as progress:
-    for shard in range(num_shards):
-      rows = range(shard * shard_size, min((shard + 1) * shard_size, len(source)))
+  shard_rows = [range(shard * shard_size, min((shard + 1) * shard_size, len(source)))
+          for shard in range(num_shards)]
+  written, skipped, reused = 0, 0, 0
+  with tqdm.tqdm(total=sum(map(len, share.take(shard_rows))), desc=f'cache {directory.name}',
+                 unit='img', dynamic_ncols=True) as progress:
+    for shard, rows in share.take(list(enumerate(shard_rows))):
       features_path, texts_path = shard_paths(directory, shard)
       if texts_path.exists() and features_path.exists():  # texts are renamed in last
-        entry = json.loads(texts_path.read_text(encoding='utf-8'))
         reused += 1
         progress.update(len(rows))
       else:
@@ -104,19 +108,28 @@ def write_cache(source, directory: str | pathlib.Path, encode: EncodeFn, *, imag
           raise ValueError(f'{source!r}: rows {rows.start}..{rows.stop - 1} hold no readable '
                            f'sample; nothing to cache for shard {shard}')
         write_atomically(features_path, lambda f: np.save(f, features.astype(dtype)))
-        entry = {'texts': texts, 'skipped': bad}
-        write_text_atomically(texts_path, json.dumps(entry))
+        write_text_atomically(texts_path, json.dumps({'texts': texts, 'skipped': bad}))
         written += len(texts)
         skipped += bad
-      shards.append({'samples': len(entry['texts']), 'skipped': entry['skipped']})
+  share.wait_for_all(f'feature cache {directory}')
+  if share.is_main:
+    _write_manifest(directory, num_shards, source_rows=len(source), shard_size=shard_size,
+                    dtype=dtype, provenance=provenance or {})
+  return CacheStats(written=written, skipped=skipped, reused=reused)
 
+
+def _write_manifest(directory: pathlib.Path, num_shards: int, *, source_rows: int,
+                    shard_size: int, dtype: str, provenance: dict[str, Any]) -> None:
+  """The manifest of a cache whose ``num_shards`` shards are all written."""
+  entries = [json.loads(shard_paths(directory, k)[1].read_text(encoding='utf-8'))
+             for k in range(num_shards)]
+  shards = [{'samples': len(e['texts']), 'skipped': e['skipped']} for e in entries]
   first = np.load(shard_paths(directory, 0)[0], mmap_mode='r')
   manifest = {'format': FORMAT, 'num_samples': sum(s['samples'] for s in shards),
-              'skipped': sum(s['skipped'] for s in shards), 'source_rows': len(source),
+              'skipped': sum(s['skipped'] for s in shards), 'source_rows': source_rows,
               'shard_size': shard_size, 'shards': shards, 'feature_shape': list(first.shape[1:]),
-              'dtype': dtype, 'provenance': provenance or {}}
+              'dtype': dtype, 'provenance': provenance}
   write_text_atomically(directory / MANIFEST, json.dumps(manifest, indent=2))
-  return CacheStats(written=written, skipped=skipped, reused=reused)
 
 
 class FeatureCacheSource:

@@ -7,7 +7,9 @@
 
 Predictions are appended and fsynced batch by batch, so a killed run loses at most
 one batch; rerunning skips every sample already predicted (a half-written last line
-is dropped).
+is dropped). Split over processes (``share``), each appends to its own
+OUT/predictions.process-K-of-N.jsonl and resumes it; process 0 then writes the
+merged predictions.jsonl (in record order) and the scores.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any, Callable, Hashable, Sequence
 from tqdm import tqdm
 
 from minigpt4_jax import resumable
+from minigpt4_jax.atomic import write_text_atomically
+from minigpt4_jax.distributed import WorkShare
 from minigpt4_jax.evaluate.readers import Record
 from minigpt4_jax.evaluate.tasks import Scores, Task, human_message
 
@@ -54,9 +58,9 @@ def read_predictions(path: pathlib.Path) -> dict[Hashable, str]:
 
 
 def predict(records: Sequence[Record], answer: AnswerFn, preset: str, batch_size: int,
-            out_dir: pathlib.Path) -> dict[Hashable, str]:
-  """Predictions for every record, reusing those already in ``out_dir``."""
-  path = out_dir / PREDICTIONS
+            out_dir: pathlib.Path, name: str = PREDICTIONS) -> dict[Hashable, str]:
+  """Predictions for every record, reusing those already in ``out_dir / name``."""
+  path = out_dir / name
   done = read_predictions(path)
   todo = [r for r in records if r.sample_id not in done]
   with tqdm(total=len(records), unit='sample', initial=len(records) - len(todo)) as bar:
@@ -81,13 +85,35 @@ def markdown(config: RunConfig, num_samples: int, metrics: Scores) -> str:
                    for row in (columns, ['---'] * len(columns), cells)) + '\n'
 
 
+def merge_predictions(out_dir: pathlib.Path, records: Sequence[Record],
+                      share: WorkShare) -> dict[Hashable, str]:
+  """Every process's predictions, written as one predictions.jsonl in record order."""
+  prompts, predictions = {}, {}
+  for name in share.file_names(PREDICTIONS):
+    for row in resumable.read_log(out_dir / name, 'a prediction'):
+      prompts[row['sample_id']], predictions[row['sample_id']] = row['prompt'], row['prediction']
+  write_text_atomically(out_dir / PREDICTIONS, ''.join(
+      json.dumps({'sample_id': r.sample_id, 'prompt': prompts[r.sample_id],
+                  'prediction': predictions[r.sample_id]}, ensure_ascii=False) + '\n'
+      for r in records))
+  return predictions
+
+
 def run(task: Task, records: Sequence[Record], answer: AnswerFn, config: RunConfig, *,
-        batch_size: int, out_dir: pathlib.Path) -> dict[str, Any]:
-  """Predicts (resuming), scores, writes results.json and results.md; returns the results."""
+        batch_size: int, out_dir: pathlib.Path,
+        share: WorkShare = WorkShare()) -> dict[str, Any] | None:
+  """Predicts (resuming), scores, writes results.json and results.md; returns the
+  results (None on processes other than 0, which only predict their share)."""
   out_dir.mkdir(parents=True, exist_ok=True)
   resumable.require_same_settings(out_dir / RUN_CONFIG, dataclasses.asdict(config),
                                   'predictions')
-  predictions = predict(records, answer, config.prompt, batch_size, out_dir)
+  predictions = predict(share.take(records), answer, config.prompt, batch_size, out_dir,
+                        share.file_name(PREDICTIONS))
+  share.wait_for_all(f'predictions {out_dir}')
+  if not share.is_main:
+    return None
+  if share.count > 1:
+    predictions = merge_predictions(out_dir, records, share)
   metrics = task.score(records, predictions)
   results = {'task': task.name, 'split': config.split, 'num_samples': len(records),
              'metrics': metrics, 'config': {**dataclasses.asdict(config), 'batch_size': batch_size},

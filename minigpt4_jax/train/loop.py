@@ -29,6 +29,7 @@ from minigpt4_jax.text.templates import get_template
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
+from minigpt4_jax.train.preemption import PreemptionWatch
 from minigpt4_jax.train.step import make_train_step
 from minigpt4_jax.train.trainable import TOWERS, split_trainable, summary, trained_paths
 
@@ -156,6 +157,7 @@ def train_steps(run: Run, writer: MetricsWriter) -> dict[str, float]:
                        disable=jax.process_index() != 0, dynamic_ncols=True)
   pending = None  # (step, device metrics): read one step late so dispatch runs ahead
   window_start, window_steps, last = time.perf_counter(), 0, {}
+  preemption = PreemptionWatch()  # SIGTERM / SIGINT: save at the next step, raise Preempted
   try:
     while run.step < t.steps:
       batch = _next_batch(run)
@@ -176,11 +178,16 @@ def train_steps(run: Run, writer: MetricsWriter) -> dict[str, float]:
         writer.write(run.step, host)
         progress.set_postfix(loss=f'{host["loss"]:.4f}', lr=f'{host["lr"]:.2e}')
         window_start, window_steps, last = time.perf_counter(), 0, host
-      if run.step % t.checkpoint_every == 0 or run.step == t.steps:
+      stop = preemption.agreed_signal()  # every process, every step: the same answer
+      if run.step % t.checkpoint_every == 0 or run.step == t.steps or stop:
         _check_finite(run.step, jax.device_get(metrics))
         save(run)
+      if stop:
+        run.checkpoints.wait()
+        raise preemption.preempted(stop, run.step, run.checkpoints.directory)
     run.checkpoints.wait()
   finally:
+    preemption.close()
     progress.close()
   return last
 
