@@ -6,7 +6,6 @@ import json
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from flax import nnx
 
@@ -16,7 +15,7 @@ from minigpt4_jax.models import VisionLanguageModel
 from minigpt4_jax.models.llama import Llama
 from minigpt4_jax.tools.bench import flops
 from minigpt4_jax.tools.bench.sizes import STAGE1
-from minigpt4_jax.tools.plan import chips, step_flops, table
+from minigpt4_jax.tools.plan import chips, step_flops, table, train_plan
 
 TINY_STAGE1 = 'configs/tiny.py:stage1'  # float32, projector trains, T = 1 + 8 + 32 = 41
 
@@ -118,3 +117,21 @@ def test_a_missing_config_file_exits_2(capsys):
   with pytest.raises(SystemExit) as exit_:
     plan_cli.main(['--config', 'configs/nope.py:x', '--topology', 'cpu'])
   assert exit_.value.code == 2 and 'configs/nope.py' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('largest', [0, 1, 5, 8, 13])
+def test_find_max_batch_bisects_to_the_largest_clean_multiple(monkeypatch, largest):
+  """The search over multiples of the data-parallel size (8 CPU devices here), with
+  compiles replaced by a rule: clean up to ``largest`` multiples."""
+  compiled = []
+
+  def plan(request, batch):
+    compiled.append(batch)
+    return type('Plan', (), {'batch': batch, 'clean': batch <= largest * 8})()
+
+  monkeypatch.setattr(train_plan, 'plan_train', plan)
+  request = train_plan.TrainRequest(train_plan.load_config(TINY_STAGE1), chips.CHIPS['cpu'],
+                                    jax.devices())
+  best, tried = train_plan.find_max_batch(request)
+  assert (best.batch if best else 0) == largest * 8
+  assert len(tried) == len(compiled) <= 2 * max(largest, 1).bit_length() + 1
