@@ -101,7 +101,8 @@ def attention(
     float[B, T, N, H].
   """
   # implementation=None is XLA's einsum + softmax on every backend in jax 0.10.2 (its
-  # docstring: "defaults to XLA for now"), materialising [B, N, T, S] logits; cuDNN
+  # source, jax/_src/nn/functions.py: "defaults to XLA for now"), materialising
+  # [B, N, T, S] logits; cuDNN
   # flash needs implementation='cudnn' (issue 16, item 3, open).
   mask = None if mask_bts is None else mask_bts[:, None, :, :]
   return jax.nn.dot_product_attention(
