@@ -135,3 +135,16 @@ def test_find_max_batch_bisects_to_the_largest_clean_multiple(monkeypatch, large
   best, tried = train_plan.find_max_batch(request)
   assert (best.batch if best else 0) == largest * 8
   assert len(tried) == len(compiled) <= 2 * max(largest, 1).bit_length() + 1
+
+
+def test_tiny_llava_stage2_counts_the_llm_weight_gradients(tmp_path, capsys):
+  """Stage 2 trains the LLM: XLA's count sits within elementwise work above ours, so the
+  weight-gradient term (about a third of the LLM's step) is neither missing nor doubled."""
+  out = tmp_path / 'plan.json'
+  plan_cli.main(['--config', 'configs/tiny_llava.py:stage2', '--topology', 'cpu',
+                 '--batch', '8', '--seq', '128', '--remat', 'none', '--json', str(out)])
+  figures = json.loads(out.read_text())
+  cfg = preset('tiny_llava')
+  q = cfg.num_image_tokens
+  assert figures['analytic_flops'] == step_flops.train_step(cfg, 128, 8, q, llm_trains=True)
+  assert 1.0 <= figures['flops_ratio'] <= 1.12
