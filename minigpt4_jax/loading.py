@@ -71,7 +71,8 @@ def random_model(cfg: ModelConfig, dtype, mesh: Mesh, seed: int,
   return nnx.merge(graphdef, state)
 
 
-def _lora(model_cfg: ml_collections.ConfigDict) -> LoraConfig | None:
+def lora_config(model_cfg: ml_collections.ConfigDict) -> LoraConfig | None:
+  """The run's LoRA adapters (``model.lora_*``), or None where it trains none."""
   if model_cfg.lora_rank <= 0:
     return None
   targets = tuple(model_cfg.lora_targets) or LoraConfig(1, 1.0).targets
@@ -109,7 +110,7 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
         f'nor a training workdir ({workdir.CHECKPOINTS}/ + {workdir.RUN_CONFIG})')
   rngs = nnx.Rngs(config.seed)
   model.replace_projector(config.model.projector, rngs=rngs)
-  lora = _lora(config.model)
+  lora = lora_config(config.model)
   if lora is not None:  # a no-op where an earlier stage added them
     model.add_lora(lora, rngs=rngs)
   if config.model.tokenizer:
@@ -155,7 +156,7 @@ def model_config(path: str | pathlib.Path) -> ModelConfig:
   else:
     cfg = model_config(config.init_from)
     cfg = dataclasses.replace(cfg, projector=config.model.projector)
-  lora = _lora(config.model)
+  lora = lora_config(config.model)
   return cfg if lora is None or cfg.lora is not None else dataclasses.replace(cfg, lora=lora)
 
 

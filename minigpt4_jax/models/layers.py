@@ -100,8 +100,9 @@ def attention(
   Returns:
     float[B, T, N, H].
   """
-  # jax.nn.dot_product_attention picks cuDNN flash attention on GPUs when it can and
-  # falls back to XLA elsewhere; softmax runs in f32 either way.
+  # implementation=None is XLA's einsum + softmax on every backend in jax 0.10.2 (its
+  # source, jax/_src/nn/functions.py: "defaults to XLA for now"), materialising
+  # [B, N, T, S] logits; cuDNN flash needs implementation='cudnn' (issue 16, item 3).
   mask = None if mask_bts is None else mask_bts[:, None, :, :]
   return jax.nn.dot_product_attention(
       q_btnh, k_bskh, v_bskh, mask=mask, scale=scale

@@ -1,0 +1,86 @@
+"""One planned program's figures: compiled cost beside the analytic count, and the
+step time and throughput it would have at a given MFU."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from minigpt4_jax.tools.plan.chips import GiB, Chip
+from minigpt4_jax.tools.plan.costs import CompiledCost
+
+RECOMPUTE_RATIO = 1.01  # XLA's FLOPs above the analytic count by more: remat / recompute
+MFUS = (0.4, 0.5, 0.6)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPlan:
+  """A compiled train step on ``devices`` devices of ``chip`` (figures per device)."""
+
+  chip: Chip
+  devices: int
+  mesh: dict[str, int]
+  batch: int          # global
+  seq_len: int
+  remat: str
+  cost: CompiledCost
+  analytic_flops: float  # whole step, every device together
+
+  @property
+  def flops_ratio(self) -> float:
+    return self.cost.flops * self.devices / self.analytic_flops
+
+  @property
+  def fits(self) -> bool:
+    return self.cost.total_bytes <= self.chip.hbm_bytes
+
+  @property
+  def clean(self) -> bool:
+    """Fits in HBM without the compiler recomputing to get there."""
+    return self.fits and self.flops_ratio <= RECOMPUTE_RATIO
+
+  def step_seconds(self, mfu: float) -> float:
+    return self.analytic_flops / (self.devices * self.chip.peak_bf16_flops * mfu)
+
+  def as_dict(self) -> dict:
+    c = self.cost
+    return {
+        'chip': self.chip.name, 'devices': self.devices, 'mesh': self.mesh,
+        'batch': self.batch, 'batch_per_device': self.batch / self.devices,
+        'seq_len': self.seq_len, 'remat': self.remat,
+        'argument_bytes': c.argument_bytes, 'output_bytes': c.output_bytes,
+        'alias_bytes': c.alias_bytes, 'temp_bytes': c.temp_bytes, 'code_bytes': c.code_bytes,
+        'total_bytes': c.total_bytes, 'hbm_bytes': self.chip.hbm_bytes, 'fits': self.fits,
+        'xla_flops_per_device': c.flops, 'analytic_flops': self.analytic_flops,
+        'flops_ratio': self.flops_ratio, 'recompute': self.flops_ratio > RECOMPUTE_RATIO,
+        'bytes_accessed_per_device': c.bytes_accessed,
+        'step_seconds': {f'{m:.0%}': self.step_seconds(m) for m in MFUS},
+        'images_per_second': {f'{m:.0%}': self.batch / self.step_seconds(m) for m in MFUS},
+    }
+
+
+def gib(n: float) -> str:
+  """Bytes in GiB, or MiB below one GiB (tiny models)."""
+  return f'{n / GiB:.2f} GiB' if n >= GiB else f'{n / 2 ** 20:.2f} MiB'
+
+
+def train_text(plan: TrainPlan) -> str:
+  c = plan.cost
+  mesh = ', '.join(f'{k} {v}' for k, v in plan.mesh.items() if v > 1) or 'one device'
+  flag = '  <- compiler recompute (remat or memory pressure)' \
+      if plan.flops_ratio > RECOMPUTE_RATIO else ''
+  fit = 'fits' if plan.fits else 'DOES NOT FIT'
+  lines = [
+      f'{plan.devices} x {plan.chip.name} ({mesh}); batch {plan.batch} '
+      f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}',
+      f'memory/device: arguments {gib(c.argument_bytes)}, outputs {gib(c.output_bytes)}, '
+      f'aliased {gib(c.alias_bytes)}, temps {gib(c.temp_bytes)}, code {gib(c.code_bytes)}',
+      f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}',
+      f'FLOPs/device: XLA {c.flops:.4g}, analytic {plan.analytic_flops / plan.devices:.4g}, '
+      f'ratio {plan.flops_ratio:.3f}{flag}',
+      f'bytes accessed/device: {gib(c.bytes_accessed)} '
+      f'({c.flops / max(c.bytes_accessed, 1):.0f} FLOP/byte)',
+  ]
+  for m in MFUS:
+    t = plan.step_seconds(m)
+    lines.append(f'at {m:.0%} MFU: {t * 1e3:.1f} ms/step, {plan.batch / t:,.0f} images/s')
+  return '\n'.join(lines)

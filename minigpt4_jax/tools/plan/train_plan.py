@@ -1,0 +1,99 @@
+"""Plans a training step: compile for a topology, compare with the analytic count,
+and search the largest batch that fits cleanly."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import pathlib
+from typing import Sequence
+
+import jax
+import ml_collections
+
+from minigpt4_jax.tools.plan import step_flops, train_program
+from minigpt4_jax.tools.plan.chips import Chip
+from minigpt4_jax.tools.plan.costs import compiled_cost
+from minigpt4_jax.tools.plan.report import TrainPlan
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """'configs/minigpt4_stage1.py:vicuna7b' -> that file's ``get_config('vicuna7b')``
+  (no argument after the colon: its default), unlocked for the planner's overrides."""
+  path, _, arg = spec.partition(':')
+  file = pathlib.Path(path)
+  if not file.is_file():
+    raise FileNotFoundError(f'--config {spec!r}: no file {path}')
+  module_spec = importlib.util.spec_from_file_location(f'plan_config_{file.stem}', file)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, 'get_config'):
+    raise ValueError(f'--config {spec!r}: {path} has no get_config()')
+  config = module.get_config(arg) if arg else module.get_config()
+  return config.unlock()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRequest:
+  """What to compile: the run's config with the planner's overrides applied."""
+
+  config: ml_collections.ConfigDict
+  chip: Chip
+  devices: Sequence[jax.Device]
+  seq_len: int | None = None   # None: train_program.default_shape's
+  remat: str | None = None     # None: the config's model.remat
+
+
+def plan_train(request: TrainRequest, batch: int) -> TrainPlan:
+  """Compiles the step at global ``batch`` and reads its costs (no weights, no run)."""
+  config = request.config
+  cfg = train_program.model_config(config)
+  shape = train_program.default_shape(config, cfg, batch)
+  if request.seq_len:
+    shape = dataclasses.replace(shape, seq_len=request.seq_len)
+  if shape.first_target >= shape.seq_len:
+    raise ValueError(f'sequence of {shape.seq_len} tokens leaves no answer after the '
+                     f'{cfg.num_image_tokens} image tokens')
+  unit = batch_multiple(request)
+  if batch % unit:
+    raise ValueError(f'batch {batch} must divide by {unit} (mesh data x fsdp x train.grad_accum)')
+  remat = request.remat or config.model.remat
+  mesh = train_program.make_mesh(config, request.devices)
+  lowered = train_program.lower_train_step(config, cfg, shape, mesh, remat)
+  cost = compiled_cost(lowered.lowered.compile())
+  analytic = step_flops.train_step(cfg, shape.seq_len, batch, shape.first_target - 1,
+                                   lowered.llm_trains)
+  return TrainPlan(chip=request.chip, devices=len(request.devices), mesh=dict(mesh.shape),
+                   batch=batch, seq_len=shape.seq_len, remat=remat, cost=cost,
+                   analytic_flops=analytic)
+
+
+def batch_multiple(request: TrainRequest) -> int:
+  """Global batches must split over the data-parallel devices and accumulation steps."""
+  mesh = train_program.make_mesh(request.config, request.devices)
+  return mesh.shape['data'] * mesh.shape['fsdp'] * request.config.train.grad_accum
+
+
+def find_max_batch(request: TrainRequest, progress=None) -> tuple[TrainPlan | None, list[TrainPlan]]:
+  """(largest clean plan or None, every plan compiled): doubling then bisection over
+  multiples of ``batch_multiple``; clean = fits HBM and no compiler recompute."""
+  unit, tried = batch_multiple(request), []
+
+  def clean(k: int) -> bool:
+    plan = plan_train(request, k * unit)
+    tried.append(plan)
+    if progress is not None:
+      progress.update(1)
+      progress.set_postfix(batch=k * unit, clean=plan.clean)
+    return plan.clean
+
+  if not clean(1):
+    return None, tried
+  low, high = 1, 2
+  while clean(high):
+    low, high = high, high * 2
+  while high - low > 1:
+    mid = (low + high) // 2
+    low, high = (mid, high) if clean(mid) else (low, mid)
+  best = max((p for p in tried if p.clean), key=lambda p: p.batch)
+  return best, tried

@@ -1,0 +1,150 @@
+"""launch.plan: the tiny model's compiled step against its own analytic count and its
+own byte sizes, on this host's CPU and (where libtpu is installed) a TPU topology."""
+
+import importlib.util
+import json
+
+import jax
+import jax.numpy as jnp
+import pytest
+from flax import nnx
+
+from launch import plan as plan_cli
+from minigpt4_jax.families import preset
+from minigpt4_jax.models import VisionLanguageModel
+from minigpt4_jax.models.llama import Llama
+from minigpt4_jax.tools.bench import flops
+from minigpt4_jax.tools.bench.sizes import STAGE1
+from minigpt4_jax.tools.plan import chips, step_flops, table, train_plan
+
+TINY_STAGE1 = 'configs/tiny.py:stage1'  # float32, projector trains, T = 1 + 8 + 32 = 41
+
+
+def _nbytes(tree) -> int:
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def _plan(tmp_path, capsys, *args) -> tuple[dict, str]:
+  out = tmp_path / 'plan.json'
+  plan_cli.main(['--config', TINY_STAGE1, *args, '--json', str(out)])
+  return json.loads(out.read_text()), capsys.readouterr().out
+
+
+def _check_tiny_stage1(figures: dict, batch: int, layout_padding: float = 0.0) -> None:
+  cfg = preset('tiny')
+  # The hand-checked count of tests/bench/test_flops.py; logits from the image's
+  # last slot (first target 9).
+  analytic = flops.train_step(cfg, STAGE1, batch, logits_from=8).total
+  assert figures['analytic_flops'] == analytic
+  xla = figures['xla_flops_per_device'] * figures['devices']
+  assert analytic <= xla <= 1.12 * analytic  # elementwise work on top of the matmuls
+  # Arguments per device (pure data parallel): every weight (float32 here) and AdamW's
+  # two moments of the projector, replicated; the device's share of the batch; a few
+  # scalars (step, Adam's count) on top.
+  model = VisionLanguageModel(cfg, rngs=nnx.Rngs(0))
+  projector = _nbytes(nnx.state(model.projector))
+  t, size = 41, cfg.vision.image_size
+  rows = batch // figures['devices']
+  expected = _nbytes(nnx.state(model)) + 2 * projector + rows * (3 * 4 * t + 4 * size * size * 3)
+  assert expected <= figures['argument_bytes'] <= expected * (1 + layout_padding) + 64
+  assert figures['fits'] and figures['alias_bytes'] > 0  # trainable and optimizer donated
+
+
+def test_tiny_stage1_on_cpu_matches_its_own_count(tmp_path, capsys):
+  figures, printed = _plan(tmp_path, capsys, '--topology', 'cpu', '--batch', '8')
+  _check_tiny_stage1(figures, 8)
+  assert f'analytic {figures["analytic_flops"] / figures["devices"]:.4g}' in printed
+  assert f'ratio {figures["flops_ratio"]:.3f}' in printed
+  seconds = figures['analytic_flops'] / (figures['devices'] * chips.CHIPS['cpu'].peak_bf16_flops
+                                        * 0.5)
+  assert figures['step_seconds']['50%'] == pytest.approx(seconds, rel=1e-12)
+  assert figures['images_per_second']['50%'] == pytest.approx(8 / seconds, rel=1e-12)
+  # BENCHMARKS.md's row for it.
+  row = table.row(tmp_path / 'plan.json')
+  assert row.startswith('| plan | 8 x cpu, data 8 | 1 |') and f'{figures["flops_ratio"]:.3f}' in row
+
+
+@pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,
+                    reason="needs the TPU compiler: pip install '.[tpu]' (CI's tpu venv)")
+def test_tiny_stage1_on_a_v5e_slice_matches_its_own_count(tmp_path, capsys):
+  figures, _ = _plan(tmp_path, capsys, '--topology', 'v5e:2x2', '--batch', '8')
+  assert figures['devices'] == 4 and figures['mesh']['data'] == 4
+  # TPU arrays live in (8, 128) tiles: the tiny model's 16/64-wide dims are padded.
+  _check_tiny_stage1(figures, 8, layout_padding=0.5)
+
+
+def test_llm_training_adds_weight_gradients():
+  """LLaVA stage 2 trains the LLM: each linear's weight gradient (1x its forward) on
+  top of stage 1's count; the mlp2x_gelu projector: both weight gradients and the
+  second layer's input gradient."""
+  cfg = preset('tiny_llava')
+  seq, q = 64, cfg.num_image_tokens
+  llm = flops.llm_forward(cfg.llm, seq, q)
+  frozen_llm = step_flops.train_step(cfg, seq, 2, q, llm_trains=False)
+  assert step_flops.train_step(cfg, seq, 2, q, llm_trains=True) == frozen_llm + 2 * llm.linear
+  first = flops.dense(q, cfg.projector_in, cfg.llm.hidden).total
+  second = flops.dense(q, cfg.llm.hidden, cfg.llm.hidden).total
+  assert step_flops.projector_step(cfg) == 2 * first + 3 * second
+
+
+def test_decode_ideal_bytes_are_the_weights_and_the_cache(tmp_path, capsys):
+  figures, printed = _plan(tmp_path, capsys, '--topology', 'cpu', '--what', 'decode',
+                           '--batch', '2', '--cache-len', '64')
+  cfg = preset('tiny').llm
+  llm = Llama(cfg, dtype=jnp.bfloat16, param_dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+  assert figures['weight_bytes'] == _nbytes(nnx.state(llm))
+  assert figures['cache_bytes'] == 2 * cfg.num_layers * 2 * 64 * cfg.num_kv_heads \
+      * cfg.head_dim * 2
+  assert figures['bytes_accessed'] >= figures['ideal_bytes'] * 0.5
+  assert f'{figures["bytes_ratio"]:.2f}x' in printed
+  assert f'= {figures["bytes_ratio"]:.2f}x' in table.row(tmp_path / 'plan.json')
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--topology', 'v9:2x2'], '--topology'),
+    (['--topology', 'cpu', '--batch', '6'], 'batch 6 must divide by 8'),
+    (['--mesh', '1,4'], '--mesh'),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+  with pytest.raises(SystemExit) as exit_:
+    plan_cli.main(['--config', TINY_STAGE1, *args])
+  assert exit_.value.code == 2
+  err = capsys.readouterr().err
+  assert message in err and err.count('\n') == 1
+
+
+def test_a_missing_config_file_exits_2(capsys):
+  with pytest.raises(SystemExit) as exit_:
+    plan_cli.main(['--config', 'configs/nope.py:x', '--topology', 'cpu'])
+  assert exit_.value.code == 2 and 'configs/nope.py' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('largest', [0, 1, 5, 8, 13])
+def test_find_max_batch_bisects_to_the_largest_clean_multiple(monkeypatch, largest):
+  """The search over multiples of the data-parallel size (8 CPU devices here), with
+  compiles replaced by a rule: clean up to ``largest`` multiples."""
+  compiled = []
+
+  def plan(request, batch):
+    compiled.append(batch)
+    return type('Plan', (), {'batch': batch, 'clean': batch <= largest * 8})()
+
+  monkeypatch.setattr(train_plan, 'plan_train', plan)
+  request = train_plan.TrainRequest(train_plan.load_config(TINY_STAGE1), chips.CHIPS['cpu'],
+                                    jax.devices())
+  best, tried = train_plan.find_max_batch(request)
+  assert (best.batch if best else 0) == largest * 8
+  assert len(tried) == len(compiled) <= 2 * max(largest, 1).bit_length() + 1
+
+
+def test_tiny_llava_stage2_counts_the_llm_weight_gradients(tmp_path, capsys):
+  """Stage 2 trains the LLM: XLA's count sits within elementwise work above ours, so the
+  weight-gradient term (about a third of the LLM's step) is neither missing nor doubled."""
+  out = tmp_path / 'plan.json'
+  plan_cli.main(['--config', 'configs/tiny_llava.py:stage2', '--topology', 'cpu',
+                 '--batch', '8', '--seq', '128', '--remat', 'none', '--json', str(out)])
+  figures = json.loads(out.read_text())
+  cfg = preset('tiny_llava')
+  q = cfg.num_image_tokens
+  assert figures['analytic_flops'] == step_flops.train_step(cfg, 128, 8, q, llm_trains=True)
+  assert 1.0 <= figures['flops_ratio'] <= 1.12
