@@ -36,7 +36,8 @@ setup(
         'demo': ['gradio==6.31.0'],  # launch.demo
         'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
         'eval': ['pycocoevalcap'],  # launch.evaluate captioning metrics (needs Java)
-        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
+        'test': ['pytest', 'torch==2.13.0', 'peft>=0.21',  # peft: MiniGPT-v2's LoRA oracle
+                 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
     },
     # lmms-eval finds its models through this group (``--model minigpt4_jax``).
     entry_points={'lmms_eval.models': [
