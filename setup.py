@@ -35,11 +35,12 @@ setup(
         'torch': ['torch==2.13.0'],
         'demo': ['gradio==6.31.0'],  # launch.demo
         'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
-        'eval': ['pycocoevalcap'],
+        'eval': ['pycocoevalcap'],  # launch.evaluate captioning metrics (needs Java)
         # launch.plan's TPU compiler (libtpu 0.0.42.*, jax[tpu]'s own pin); install it in
         # its own venv: with libtpu present every jax start probes for a TPU.
-        'tpu': ['jax[tpu]==0.10.2'],  # launch.evaluate captioning metrics (needs Java)
-        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
+        'tpu': ['jax[tpu]==0.10.2'],
+        'test': ['pytest', 'torch==2.13.0', 'peft>=0.21',  # peft: MiniGPT-v2's LoRA oracle
+                 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
     },
     # lmms-eval finds its models through this group (``--model minigpt4_jax``).
     entry_points={'lmms_eval.models': [

@@ -8,6 +8,13 @@ Defaults are MiniGPT-4's Chat.answer (sampling, top-p 0.9, 300 new tokens) with 
 family's chat settings (MiniGPT-4: repetition penalty 1.05); the template follows the
 checkpoint's family (MiniGPT-4: vicuna_v0, or llama2 for the no-Q-Former model; LLaVA: v1).
 An empty line or end of input ends the chat.
+
+MiniGPT-v2 grounding: ``--task refer|grounding|detection|identify|vqa|caption`` puts
+the task identifier before every question (an empty --prompt takes the demo's text,
+e.g. "[grounding] describe this image in detail"); boxes in an answer are printed
+in pixels of the image after it:
+
+  python -m launch.chat --ckpt ckpt/minigptv2 --image dog.jpg --task refer --prompt "the dog"
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ import pathlib
 import sys
 from typing import TextIO
 
+from PIL import Image
+
+from minigpt4_jax import grounding
+from minigpt4_jax.families import minigptv2
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.text.templates import TEMPLATES
@@ -39,15 +50,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--max-length', type=int, default=2000, help='context budget, prompt + answer')
   p.add_argument('--greedy', action='store_true', help='no sampling (MiniGPT-4 samples)')
   p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--task', choices=minigptv2.TASKS,
+                 help='MiniGPT-v2: the task identifier put before each question')
   return p.parse_args(argv)
 
 
-def turn(chat: Chat, question: str, out: TextIO) -> None:
+def turn(chat: Chat, question: str, out: TextIO, image_size: tuple[int, int] | None = None
+         ) -> None:
+  """Streams the answer; with ``image_size`` (W, H), then prints its boxes in pixels."""
   chat.ask(question)
+  answer = ''
   for piece in chat.stream_answer():
+    answer += piece
     out.write(piece)
     out.flush()
   out.write('\n')
+  if image_size is not None:
+    for line in grounding.pixel_box_lines(grounding.parse_grounded(answer), *image_size):
+      out.write(f'  {line}\n')
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
@@ -57,13 +77,14 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
   chat = load_chat(args.ckpt, args.template, generation=generation, max_length=args.max_length,
                    seed=args.seed)
   chat.upload_image(args.image)
+  image_size = Image.open(args.image).size if args.task else None  # boxes are relative to it
   try:
     if args.prompt is not None:
-      turn(chat, args.prompt, out)
+      turn(chat, minigptv2.task_prompt(args.task, args.prompt), out, image_size)
       return
     while question := input('Human: ').strip():
       out.write('Assistant: ')
-      turn(chat, question, out)
+      turn(chat, minigptv2.task_prompt(args.task, question), out, image_size)
   except EOFError:
     pass
   except ContextOverflowError as err:

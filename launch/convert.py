@@ -12,6 +12,10 @@ trained projector back to MiniGPT-4's or LLaVA's own format).
   python -m launch.convert --family llava --clip clip-vit-large-patch14-336/ \\
       --llm vicuna-7b-v1.5/ [--projector mm_projector.bin] --out ckpt/llava15_stage1
   python -m launch.convert --export-projector runs/llava1 --out mm_projector.bin  # LLaVA's
+  python -m launch.convert --family minigptv2 --vision eva_vit_g.pth \\
+      --llm Llama-2-7b-chat-hf/ --checkpoint minigptv2_checkpoint.pth --out ckpt/minigptv2
+      [--keep-lora]   # MiniGPT-v2 at 448 px; LoRA merged unless --keep-lora
+  python -m launch.convert --export-projector runs/v2 --out v2.pth  # llama_proj + LoRA
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--family', default='minigpt4', choices=families.names(),
                  help='the model family of the files to convert (default: minigpt4)')
   p.add_argument('--llm', type=pathlib.Path, help='transformers LLaMA/Vicuna directory')
+  p.add_argument('--vision', type=pathlib.Path, help='LAVIS EVA ViT file (eva_vit_g.pth)')
+  p.add_argument('--vision-heads', type=int, help='ViT heads, for widths other than EVA-g')
   p.add_argument('--projector', type=pathlib.Path,
                  help="the family's released projector: MiniGPT-4's pretrained_minigpt4*.pth, "
                       "LLaVA's mm_projector.bin (omit: a fresh projector)")
@@ -62,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.export_projector is not None:
     family = families.family_of(model_config(args.export_projector))
-    family.export_projector(projector_arrays(args.export_projector), args.out)
+    if family.export_trained is not None:
+      family.export_trained(args.export_projector, args.out)
+    else:
+      family.export_projector(projector_arrays(args.export_projector), args.out)
     print(f'wrote {args.out} ({family.title} format)')
     return
   family = families.get(args.family)

@@ -7,6 +7,10 @@ box, "Restart" clears both, sliders set the beam count (1-10) and the temperatur
 (0.1-2.0); answers use 300 new tokens and a 2000-token context. Serves on localhost
 only unless --host says otherwise; a public share link only with --share. Gradio's
 analytics are off: the page never calls out to the internet.
+
+MiniGPT-v2: the "Task" menu puts a task identifier ([grounding], [refer], ...) before
+each message; an answer's boxes are drawn with their phrases on the image beside
+the chat, and the chat shows the answer without the box syntax.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ os.environ.setdefault('HF_HUB_DISABLE_TELEMETRY', '1')
 
 import gradio as gr  # noqa: E402
 
+from minigpt4_jax import grounding  # noqa: E402
+from minigpt4_jax.families import minigptv2  # noqa: E402
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat  # noqa: E402
 
 HOWTO = 'Upload an image, press "Upload & Start Chat", then ask about it.'
+NO_TASK = 'chat'  # no task identifier
 
 
 def start(base: Chat, image, history):
@@ -38,22 +45,33 @@ def start(base: Chat, image, history):
           gr.update(value='Start Chatting', interactive=False), history)
 
 
+def grounded_view(image, answer: str):
+  """(the answer as shown, the image with its boxes drawn, or None without boxes)."""
+  found = grounding.parse_grounded(answer)
+  if not found or image is None:
+    return answer, None
+  return grounding.strip_box_syntax(answer), grounding.draw_grounded(image, found)
+
+
 def respond(session: Chat | None, message: str, history: list, num_beams: float,
-            temperature: float):
-  """Streams the answer into the chat box (a generator: Gradio shows each yield)."""
+            temperature: float, task: str = NO_TASK, image=None):
+  """Streams the answer into the chat box (a generator: Gradio shows each yield); at
+  the end, boxes in it are drawn on ``image`` and their syntax removed from the text."""
   if session is None or not message.strip():
-    yield session, '', history
+    yield session, '', None, history
     return
+  message = minigptv2.task_prompt(None if task == NO_TASK else task, message)
   history = history + [{'role': 'user', 'content': message},
                        {'role': 'assistant', 'content': ''}]
   session.ask(message)
   try:
     for piece in session.stream_answer(num_beams=int(num_beams), temperature=temperature):
       history[-1]['content'] += piece
-      yield session, '', history
+      yield session, '', None, history
   except ContextOverflowError as err:
     history[-1]['content'] = f'[{err}]'
-  yield session, '', history
+  history[-1]['content'], drawn = grounded_view(image, history[-1]['content'])
+  yield session, '', drawn, history
 
 
 def restart():
@@ -74,14 +92,16 @@ def build(base: Chat) -> gr.Blocks:
         clear = gr.Button('Restart')
         num_beams = gr.Slider(1, 10, value=1, step=1, label='beam search numbers')
         temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, label='Temperature')
+        task = gr.Dropdown([NO_TASK, *minigptv2.TASKS], value=NO_TASK, label='Task (MiniGPT-v2)')
       with gr.Column(scale=2):
         chatbot = gr.Chatbot(label=name)
         text = gr.Textbox(label='User', placeholder='Please upload your image first',
                           interactive=False)
+        boxes = gr.Image(type='pil', label='Boxes', interactive=False)
     upload.click(lambda img, hist: start(base, img, hist), [image, chatbot],
                  [session, image, text, upload, chatbot], api_name='upload')
-    text.submit(respond, [session, text, chatbot, num_beams, temperature],
-                [session, text, chatbot], api_name='ask')
+    text.submit(respond, [session, text, chatbot, num_beams, temperature, task, image],
+                [session, text, boxes, chatbot], api_name='ask')
     clear.click(restart, None, [session, image, text, upload, chatbot], api_name='restart')
   return demo
 

@@ -25,6 +25,8 @@ import sys
 from minigpt4_jax import distributed
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
+from minigpt4_jax.evaluate.harness_model import HarnessModel
+from minigpt4_jax.evaluate.ranking import ChoiceRanker
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.loading import load
@@ -72,8 +74,11 @@ def main(argv: list[str] | None = None) -> dict | None:
       checkpoint=str(args.ckpt.resolve()), task=task.name, split=split,
       data=str(args.data.resolve()), images=str(args.images.resolve()) if args.images else '',
       prompt=preset, template=template.name, generation=dataclasses.asdict(generation))
-  answer = Answerer(model, loaded.tokenizer, template, generation,
-                    args.batch_size)
+  if task.ranked:  # multiple choice by likelihood (IconQA)
+    answer = ChoiceRanker(HarnessModel(model, loaded.tokenizer, template).loglikelihood,
+                          records, preset)
+  else:
+    answer = Answerer(model, loaded.tokenizer, template, generation, args.batch_size)
   out_dir = args.out or pathlib.Path('runs/eval') / args.ckpt.resolve().name / (
       f'{task.name}-{split}-{preset}')
   results = runner.run(task, records, answer, config, batch_size=args.batch_size,

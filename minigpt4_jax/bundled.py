@@ -22,6 +22,7 @@ class DemoPaths:
   image_dir: str  # the 16 photographs
   llava_pretrain_json: str  # LLaVA conversation JSON, one brief description (stage 1)
   llava_instruct_json: str  # LLaVA conversation JSON, two turns (stage 2)
+  minigptv2_grounding_json: str  # MiniGPT-v2 [grounding]/[refer]/[identify], hand-drawn boxes
 
 
 def demo_paths() -> DemoPaths:
@@ -30,4 +31,5 @@ def demo_paths() -> DemoPaths:
                    align_dir=str(DEMO / 'cc_sbu_align'),
                    image_dir=str(DEMO / 'cc_sbu_align' / 'image'),
                    llava_pretrain_json=str(DEMO / 'llava' / 'pretrain.json'),
-                   llava_instruct_json=str(DEMO / 'llava' / 'instruct.json'))
+                   llava_instruct_json=str(DEMO / 'llava' / 'instruct.json'),
+                   minigptv2_grounding_json=str(DEMO / 'minigptv2' / 'grounding.json'))

@@ -7,7 +7,8 @@ import ml_collections
 
 def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.kind = 'webdataset'      # 'webdataset' | 'align' | 'tfds' | 'llava' | 'features'
+  # 'webdataset' | 'align' | 'tfds' | 'llava' | 'llava_mixture' | 'features'
+  c.kind = 'webdataset'
   # One entry per source; each a brace pattern or whitespace-separated patterns.
   c.train_shards = ()
   c.weights = ()             # sampling ratio per source; () = equal
@@ -19,6 +20,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.feature_dirs = ()
   c.llava_json = ''          # kind='llava': LLaVA conversation JSON (data/llava.py)
   c.llava_image_dir = ''     # kind='llava': the folder its "image" paths are under
+  # kind='llava_mixture' (MiniGPT-v2's datasets): one conversation JSON per source and
+  # the folder of its images, each batch from one source drawn by data.weights.
+  c.llava_jsons = ()
+  c.llava_image_dirs = ()
   c.augment = True           # RandomResizedCrop(224, 0.5-1.0) vs image_transform
   # Without augmentation: 'resize' (MiniGPT-4's eval resize), 'pad' (LLaVA-1.5's
   # pad-to-square) or 'center_crop' (CLIP's own; LLaVA stage 1's 'square').

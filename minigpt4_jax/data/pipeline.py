@@ -50,6 +50,13 @@ def _tfds_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
   return [TfdsSource(cfg.tfds_name, cfg.tfds_dir)]
 
 
+def _conversation_mixture(cfg: ml_collections.ConfigDict) -> list[Any]:
+  if len(cfg.llava_jsons) != len(cfg.llava_image_dirs):
+    raise ValueError(f'data.llava_jsons has {len(cfg.llava_jsons)} files but '
+                     f'data.llava_image_dirs {len(cfg.llava_image_dirs)} folders')
+  return [LLaVAJsonSource(j, d) for j, d in zip(cfg.llava_jsons, cfg.llava_image_dirs)]
+
+
 def _decoded_captions(ds: grain.MapDataset, cfg: ml_collections.ConfigDict,
                       seed: int) -> grain.MapDataset:
   return ds.random_map(
@@ -89,6 +96,8 @@ _KINDS: dict[str, _Kind] = {
     'llava': _Kind(('llava_json', 'llava_image_dir'),
                    lambda c: [LLaVAJsonSource(c.llava_json, c.llava_image_dir)],
                    _decoded_conversations),
+    'llava_mixture': _Kind(('llava_jsons', 'llava_image_dirs'), _conversation_mixture,
+                           _decoded_conversations),
     'features': _Kind(('feature_dirs',), lambda c: [FeatureCacheSource(d) for d in c.feature_dirs],
                       _already_decoded),
 }

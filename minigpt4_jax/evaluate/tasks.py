@@ -14,6 +14,13 @@ in a folder beside them (``--images`` overrides it):
   nocaps        nocaps_{split}_4500_captions.json (val)                DIR/{split}/
   chair         instances_{split}.json, captions_{split}.json (val2014) DIR/{split}/
   pope          coco_pope_{split}.json (random; popular, adversarial)  DIR/val2014/
+  refcoco       refcoco/refs(unc).p + instances.json (val; testA,      DIR/train2014/
+                testB); refcoco+ the same; refcocog refs(umd).p (val, test)
+  vsr           {split}.jsonl (test, the zero-shot split)              DIR/images/
+  vizwiz        {split}.json (val)                                     DIR/{split}/
+  hateful_memes {split}.jsonl (dev)                                    DIR/ (its img/ paths)
+  iconqa        iconqa/{split}/choose_txt/{id}/data.json (val)         beside each data.json
+                (ranked: the most likely choice, no generation)
 
 Generation defaults: greedy, one beam. Short-answer tasks get 20 new tokens (as
 MiniGPT-4's batch ``generate``); descriptions get 300 (its ``Chat.answer``).
@@ -26,11 +33,16 @@ import pathlib
 from typing import Any, Callable, Mapping, Sequence
 
 from minigpt4_jax.evaluate import readers
+from minigpt4_jax.evaluate.extra_readers import read_hateful, read_iconqa, read_vizwiz, read_vsr
 from minigpt4_jax.evaluate.metrics.aokvqa import aokvqa_scores
 from minigpt4_jax.evaluate.metrics.captioning import caption_scores
 from minigpt4_jax.evaluate.metrics.chair import chair_scores
 from minigpt4_jax.evaluate.metrics.pope import pope_scores
 from minigpt4_jax.evaluate.metrics.vqa import gqa_scores, vqa_scores
+from minigpt4_jax.evaluate.metrics.exact import (choice_scores, hateful_scores, vizwiz_scores,
+                                                  vsr_scores)
+from minigpt4_jax.evaluate.metrics.refcoco import refcoco_scores
+from minigpt4_jax.evaluate.refcoco_reader import read_refcoco
 from minigpt4_jax.text.prompts import render_preset
 
 Scores = dict[str, Any]
@@ -44,6 +56,8 @@ class Task:
     read: (data dir, images dir or None for the default, split) -> records.
     score: (records, {sample_id: prediction}) -> metrics.
     prompt: the default prompt preset (``text.prompts.PRESETS``).
+    ranked: answered by the most likely of the record's choices (``ranking.py``), not
+      by generation.
   """
 
   name: str
@@ -52,6 +66,7 @@ class Task:
   score: Callable[[Sequence[Any], Mapping[Any, str]], Scores]
   prompt: str
   max_new_tokens: int
+  ranked: bool = False
 
 
 def images_or(images: pathlib.Path | None, default: pathlib.Path) -> pathlib.Path:
@@ -98,6 +113,28 @@ def pope_records(data, images, split):
   return readers.read_pope(data / f'coco_pope_{split}.json', images_or(images, data / 'val2014'))
 
 
+def refcoco_task(name: str, split: str) -> Task:
+  def read(data, images, split):
+    return read_refcoco(name, data, images_or(images, data / 'train2014'), split)
+  return Task(name, split, read, refcoco_scores, 'minigptv2_refer', 20)
+
+
+def vsr_records(data, images, split):
+  return read_vsr(data / f'{split}.jsonl', images_or(images, data / 'images'))
+
+
+def vizwiz_records(data, images, split):
+  return read_vizwiz(data / f'{split}.json', images_or(images, data / split))
+
+
+def iconqa_records(data, images, split):
+  return read_iconqa(data / 'iconqa' / split / 'choose_txt')
+
+
+def hateful_records(data, images, split):
+  return read_hateful(data / f'{split}.jsonl', images_or(images, data))
+
+
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task('vqav2', 'val2014', vqav2_records, vqa_scores, 'llava', 20),
     Task('okvqa', 'val2014', okvqa_records, vqa_scores, 'llava', 20),
@@ -107,6 +144,12 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task('nocaps', 'val', nocaps_records, caption_scores, 'describe_short', 300),
     Task('chair', 'val2014', chair_records, chair_scores, 'describe_short', 300),
     Task('pope', 'random', pope_records, pope_scores, 'question', 20),
+    refcoco_task('refcoco', 'val'), refcoco_task('refcoco+', 'val'),
+    refcoco_task('refcocog', 'val'),
+    Task('vsr', 'test', vsr_records, vsr_scores, 'minigptv2_vsr', 20),
+    Task('vizwiz', 'val', vizwiz_records, vizwiz_scores, 'minigptv2_vizwiz', 20),
+    Task('hateful_memes', 'dev', hateful_records, hateful_scores, 'minigptv2_hateful', 20),
+    Task('iconqa', 'val', iconqa_records, choice_scores, 'minigptv2', 20, ranked=True),
 )}
 
 

@@ -32,6 +32,9 @@ class Family:
     add_convert_arguments: adds the family's ``launch.convert`` flags to an argparse group.
     convert: (parsed args, out dir, dtype, seed, overwrite) -> the written ``ModelConfig``.
     export_projector: (projector arrays by path, out path) -> writes the family's own file.
+    export_trained: (checkpoint or workdir, out path) -> writes the family's own file,
+      where that holds more than the projector (MiniGPT-v2's LoRA adapters); used
+      instead of ``export_projector``.
   """
 
   name: str
@@ -44,6 +47,7 @@ class Family:
   add_convert_arguments: Callable[[Any], None] | None = None
   convert: Callable[..., ModelConfig] | None = None
   export_projector: Callable[[Mapping[str, Any], Any], None] | None = None
+  export_trained: Callable[[Any, Any], None] | None = None
 
   def __post_init__(self):
     for name, cfg in self.presets.items():

@@ -187,7 +187,6 @@ def _check_projector(shapes: Shapes, cfg: ModelConfig, source: str) -> None:
 
 
 def add_convert_arguments(group: argparse._ArgumentGroup) -> None:
-  group.add_argument('--vision', type=pathlib.Path, help='LAVIS EVA ViT file (eva_vit_g.pth)')
   group.add_argument('--qformer', type=pathlib.Path,
                      help='LAVIS BLIP-2 file (blip2_pretrained_flant5xxl.pth); omit for the '
                           'no-Q-Former (Llama-2) variant')
@@ -195,7 +194,6 @@ def add_convert_arguments(group: argparse._ArgumentGroup) -> None:
                      help='transformers Blip2Model directory, instead of --vision/--qformer')
   group.add_argument('--no-qformer', action='store_true',
                      help='the Llama-2 variant (implied when --vision comes without --qformer)')
-  group.add_argument('--vision-heads', type=int, help='ViT heads, for widths other than EVA-g')
   group.add_argument('--qformer-heads', type=int, help='Q-Former heads, for widths other than 768')
 
 

@@ -41,6 +41,15 @@ PRESETS: dict[str, str] = {
     # MiniGPT-v2's VQA evaluation prompt (eval_scripts, HEAD), for a "go beyond" row.
     'minigptv2': '[vqa] Based on the image, respond to this question with a short answer: '
                  '{question}',
+    # MiniGPT-v2's other benchmark prompts (eval_scripts/eval_ref.py, eval_vqa.py): the
+    # referring expression, VSR's statement, VizWiz's question, Hateful Memes' meme text.
+    'minigptv2_refer': '[refer] give me the location of {question}',
+    'minigptv2_vsr': '[vqa] Based on the image, is this statement true or false? {question}',
+    'minigptv2_vizwiz': "[vqa] The question is '{question}' Based on the image, answer the "
+                        "question with a single word or phrase. and reply 'unanswerable' when "
+                        'the provided information is insufficient',
+    'minigptv2_hateful': "This is an image writting '{question}'. Is this image hateful? "
+                         'Answer yes or no. Answer:',
     # MiniGPT-4's detailed description instruction (prompts/alignment.txt, stage 2).
     'describe': 'Describe this image in detail.',
     # The MiniGPT-4 paper's two CHAIR prompts (arXiv 2304.10592, its hallucination table).

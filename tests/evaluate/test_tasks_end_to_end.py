@@ -10,7 +10,7 @@ from PIL import Image
 
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.bundled import TINY_CHECKPOINT
-from tests.evaluate import official
+from tests.evaluate import official, official_v2
 
 
 def write_files(task: str, data: pathlib.Path) -> None:
@@ -34,6 +34,8 @@ def write_files(task: str, data: pathlib.Path) -> None:
     official.write_json(data / 'captions_val2014.json', official.coco_captions())
   elif task == 'pope':
     official.write_json_lines(data / 'coco_pope_random.json', official.pope_lines())
+  elif task in official_v2.WRITERS:
+    official_v2.WRITERS[task](data)
   else:
     raise AssertionError(f'no tiny files for task {task}')
 

@@ -15,6 +15,8 @@ from minigpt4_jax.models.configs import ModelConfig
     ('llama2_7b', 'minigpt4', 'llama2', 'resize'),
     ('tiny_llava', 'llava', 'v1', 'pad'),
     ('llava_v15_13b', 'llava', 'v1', 'pad'),
+    ('minigptv2_tiny', 'minigptv2', 'minigptv2', 'resize'),
+    ('minigptv2_7b', 'minigptv2', 'minigptv2', 'resize'),
 ])
 def test_each_preset_answers_through_its_family(preset_name, family, template, transform):
   cfg = families.preset(preset_name)
@@ -33,7 +35,8 @@ def test_preset_names_are_one_table_across_families():
     families.get('nope')
 
 
-@pytest.mark.parametrize('preset_name', ['tiny', 'tiny_no_qformer', 'tiny_llava', 'llama2_7b'])
+@pytest.mark.parametrize('preset_name', ['tiny', 'tiny_no_qformer', 'tiny_llava', 'llama2_7b',
+                                         'minigptv2_7b'])
 def test_model_config_json_round_trip(preset_name):
   cfg = families.preset(preset_name)
   assert ModelConfig.from_json(cfg.to_json()) == cfg
@@ -61,3 +64,11 @@ def test_connector_and_qformer_must_agree():
   cfg = families.preset('tiny')
   with pytest.raises(ValueError, match='a Q-Former config goes with the qformer connector'):
     dataclasses.replace(cfg, connector='patch_group')
+
+
+def test_minigptv2_7b_is_the_papers_architecture():
+  """arXiv 2310.09478 §3: 448-px EVA, 256 merged tokens of 5632, LoRA r 64 / alpha 16 on q, v."""
+  cfg = families.preset('minigptv2_7b')
+  assert (cfg.vision.image_size, cfg.num_image_tokens, cfg.projector_in) == (448, 256, 5632)
+  assert (cfg.lora.rank, cfg.lora.alpha, cfg.lora.targets) == (64, 16.0, ('q_proj', 'v_proj'))
+  assert cfg.lora.scale == 0.25 == families.preset('minigptv2_tiny').lora.scale

@@ -1,0 +1,132 @@
+"""MiniGPT-v2's training samples from official-layout files, box text exact, and the
+per-batch mixture of conversation sources."""
+
+import json
+import pickle
+
+from PIL import Image
+
+from minigpt4_jax.data.config import default_config
+from minigpt4_jax.data.transforms import eval_image
+from minigpt4_jax.data.pipeline import make_train_iterator
+from minigpt4_jax.tools import minigptv2_samples as v2data
+from tests.evaluate import official
+from tests.evaluate.official_v2 import ref
+
+
+def write_refs(tmp_path):
+  with open(tmp_path / 'refs(unc).p', 'wb') as f:
+    pickle.dump([ref('train', [(1, 'Left Dog!')]), ref('val', [(2, 'other')])], f, protocol=2)
+  (tmp_path / 'instances.json').write_text(json.dumps({
+      'images': [{'id': 7, 'file_name': 'COCO_train2014_000000000007.jpg', 'width': 200,
+                  'height': 100}],
+      'annotations': [{'id': 70, 'image_id': 7, 'bbox': [33.3, 12.7, 100.1, 50.6]}]}))
+  return tmp_path / 'refs(unc).p', tmp_path / 'instances.json'
+
+
+# [33.3, 12.7, 100.1, 50.6] on 200 x 100 -> corners (33.3, 12.7, 133.4, 63.3) -> x / 200 * 100,
+# y / 100 * 100 truncated: 16.65 -> 16, 12.7 -> 12, 66.7 -> 66, 63.3 -> 63.
+BOX = '{<16><12><66><63>}'
+
+
+def test_refer_and_identify_samples(tmp_path):
+  refs, instances = write_refs(tmp_path)
+  [refer] = v2data.refcoco_samples(refs, instances, 'refer', seed=0)
+  human, gpt = refer['conversations']
+  assert refer['image'] == 'COCO_train2014_000000000007.jpg'
+  assert gpt == {'from': 'gpt', 'value': BOX}
+  instruction = human['value'].removeprefix('<image>\n')
+  assert instruction in [p.format('left dog') for p in v2data.REFER_POOL]  # blip_caption-cleaned
+  [identify] = v2data.refcoco_samples(refs, instances, 'identify', seed=0)
+  assert identify['conversations'][1]['value'] == 'left dog'
+  assert identify['conversations'][0]['value'].removeprefix('<image>\n') in [
+      p.format(BOX) for p in v2data.IDENTIFY_POOL]
+  # The draw is a function of (seed, sample): the same every time.
+  assert v2data.refcoco_samples(refs, instances, 'refer', seed=0) == [refer]
+
+
+def test_vqa_samples(tmp_path):
+  q = official.write_json(tmp_path / 'q.json', official.vqa_questions())
+  a = official.write_json(tmp_path / 'a.json', official.vqa_annotations())
+  samples = v2data.vqa_samples(q, a, seed=1)
+  assert samples[0]['image'] == 'COCO_val2014_000000000042.jpg'
+  assert samples[0]['conversations'][0]['value'].removeprefix('<image>\n') in [
+      p.format('Is the dog asleep?') for p in v2data.VQA_POOL]
+  assert samples[0]['conversations'][1]['value'] == 'yes'  # ten annotators said yes
+  assert samples[2]['conversations'][1]['value'] in ('frisbee', 'disc')
+
+
+FLICKR_XML = """<annotation><filename>42.jpg</filename>
+<size><width>500</width><height>333</height><depth>3</depth></size>
+<object><name>18</name><bndbox><xmin>10</xmin><ymin>20</ymin><xmax>110</xmax><ymax>220</ymax></bndbox></object>
+<object><name>19</name><name>21</name><bndbox><xmin>250</xmin><ymin>0</ymin><xmax>499</xmax><ymax>332</ymax></bndbox></object>
+<object><name>19</name><bndbox><xmin>0</xmin><ymin>100</ymin><xmax>50</xmax><ymax>200</ymax></bndbox></object>
+<object><name>20</name><nobndbox>1</nobndbox></object>
+</annotation>"""
+
+
+def test_flickr_grounded_caption(tmp_path):
+  (tmp_path / 'Annotations').mkdir()
+  (tmp_path / 'Sentences').mkdir()
+  (tmp_path / 'Annotations' / '42.xml').write_text(FLICKR_XML)
+  (tmp_path / 'Sentences' / '42.txt').write_text(
+      '[/EN#18/people A man] walks [/EN#19/animals two dogs] under [/EN#20/scene the sky] .\n'
+      '[/EN#18/people Someone] outside .\n')
+  [sample] = v2data.flickr_grounded_samples(tmp_path, ['42'])
+  assert sample['image'] == 'flickr30k-images/42.jpg'
+  assert sample['conversations'][0]['value'].removeprefix('<image>\n') in v2data.GROUNDING_POOL
+  # 10/500 -> 2, 20/333 -> 6.006 -> 6, 110/500 -> 22, 220/333 -> 66.07 -> 66; entity 19's two
+  # boxes (one shared with entity 21) joined by <delim>; entity 20 has no box: plain text.
+  assert sample['conversations'][1]['value'] == (
+      '<p>A man</p> {<2><6><22><66>} walks <p>two dogs</p> {<50><0><99><99>}<delim>'
+      '{<0><30><10><60>} under the sky .')
+
+
+def test_squash_keeps_no_aspect():
+  image = Image.new('RGB', (300, 100), (255, 0, 0))
+  image.paste((0, 0, 255), (150, 0, 300, 100))  # right half blue
+  out = eval_image(image, 448, 'resize')
+  assert out.shape == (448, 448, 3)
+  # No padding: the left half is red to the top row, the right half blue.
+  assert tuple(out[0, 10]) == (255, 0, 0) and tuple(out[0, 440]) == (0, 0, 255)
+
+
+def test_mixture_draws_each_batch_from_one_source_by_ratio(tmp_path):
+  for name, colour in (('a', (255, 0, 0)), ('b', (0, 255, 0))):
+    (tmp_path / name).mkdir()
+    Image.new('RGB', (40, 30), colour).save(tmp_path / name / 'x.png')
+    v2data.write_samples([v2data.conversation(f'{name}{i}', 'x.png', f'[vqa] q{i}', name)
+                          for i in range(5)], tmp_path / f'{name}.json')
+  cfg = default_config()
+  cfg.kind = 'llava_mixture'
+  cfg.llava_jsons = (str(tmp_path / 'a.json'), str(tmp_path / 'b.json'))
+  cfg.llava_image_dirs = (str(tmp_path / 'a'), str(tmp_path / 'b'))
+  cfg.weights = (3.0, 1.0)
+  cfg.augment = False
+  cfg.image_transform = 'resize'
+  cfg.image_size = 56
+  cfg.num_workers = 0
+  it = make_train_iterator(cfg, global_batch_size=2, seed=0, process_index=0, process_count=1)
+  sources = []
+  for _ in range(80):
+    batch = next(it)
+    answers = {json.loads(t)[1]['value'] for t in batch['text']}
+    assert answers == {'ab'[int(batch['source'])]}  # a whole batch from one source
+    sources.append(int(batch['source']))
+  assert 0.6 < sources.count(0) / 80 < 0.9  # ratio 3 : 1
+
+
+def test_demo_grounding_set_is_the_builders_and_parses_back():
+  from minigpt4_jax import grounding
+  from minigpt4_jax.bundled import demo_paths
+  from minigpt4_jax.tools import minigptv2_demo
+  samples = minigptv2_demo.demo_grounding_samples()
+  shipped = json.loads(open(demo_paths().minigptv2_grounding_json, encoding='utf-8').read())
+  assert shipped == samples  # shipped = built
+  by_id = {s['id']: s['conversations'][1]['value'] for s in samples}
+  # astronaut.jpg is 256 x 256: (75, 8, 152, 95) -> 29.3, 3.1, 59.4, 37.1 -> truncated.
+  assert by_id['astronaut-refer-0'] == '{<29><3><59><37>}'
+  found = grounding.parse_grounded(by_id['coffee-grounding'])
+  assert [g.phrase for g in found] == ['a red cup', 'a spoon', 'a saucer']
+  assert grounding.strip_box_syntax(by_id['coffee-grounding']) == \
+      'a red cup of espresso with a spoon rests on a saucer.'
