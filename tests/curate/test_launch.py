@@ -22,10 +22,15 @@ CAPTION = ('The photograph shows {} objects on a wooden table near a bright wind
 
 
 def _fixes():
-  """Every third answer is an apology (the random tiny ViT makes all descriptions alike)."""
+  """Every third answer is an apology; the others differ (numbered), or the
+  duplicate-caption rule would drop them."""
   replies = itertools.count()
-  return lambda paragraph: 'I apologize.' if next(replies) % 3 == 0 else CAPTION.format(
-      len(paragraph.split()))
+
+  def fix(paragraph):
+    del paragraph
+    reply = next(replies)
+    return 'I apologize.' if reply % 3 == 0 else CAPTION.format(reply)
+  return fix
 
 
 def test_curate_then_train_stage2(tmp_path):
