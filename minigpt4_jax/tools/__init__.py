@@ -2,7 +2,9 @@
 
   tiny_tokenizer.py        python -m minigpt4_jax.tools.tiny_tokenizer
   tiny_checkpoint.py       python -m minigpt4_jax.tools.tiny_checkpoint
-  tiny_llava_checkpoint.py python -m minigpt4_jax.tools.tiny_llava_checkpoint
+  tiny_llava_checkpoint.py python -m minigpt4_jax.tools.tiny_llava_checkpoint (after tiny_checkpoint)
+  tiny_towers.py           the tower pretraining both share; tiny_llm_corpus.py, the LLM's texts
+  tiny_eval_sets.py        python -m minigpt4_jax.tools.tiny_eval_sets (tiny POPE and VQAv2 files)
   make_demo.py             python -m minigpt4_jax.tools.make_demo (needs scikit-image)
   llava_demo.py            python -m minigpt4_jax.tools.llava_demo
   bench/                   benchmarks (``python -m launch.bench`` and the modules' own mains)
