@@ -8,12 +8,18 @@ Same code path as the real stages (configs/minigpt4_stage{1,2}.py with the 'tiny
 LLM preset), only smaller. Stage 1 starts from the bundled tiny converted checkpoint
 (random ViT and Q-Former, a tiny LLaMA pretrained on the demo texts; see
 ``minigpt4_jax/tools/tiny_checkpoint.py``), so the loss falls as the projector learns to
-tell the frozen LLM which photograph it is looking at.
+tell the frozen LLM which photograph it is looking at. Stage 2 ends by printing greedy
+descriptions of three demo photographs (``describe_images``).
 """
+
+import pathlib
 
 from configs import minigpt4_stage1, minigpt4_stage2
 from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.bundled import TINY_CHECKPOINT
+
+# The demo photographs stage 2 describes when it ends.
+DESCRIBED = ('chelsea', 'coffee', 'astronaut')
 
 
 def get_config(arg: str = 'stage1'):
@@ -34,6 +40,8 @@ def get_config(arg: str = 'stage1'):
     c.train.steps = 150
     c.train.lr, c.train.min_lr, c.train.warmup_lr = 1e-3, 1e-4, 1e-5
     c.train.warmup_steps = 10
+    c.describe_images = tuple(str(pathlib.Path(demo.image_dir) / f'{name}.jpg')
+                              for name in DESCRIBED)
   c.model.dtype = 'float32'  # XLA's CPU bf16 matmuls are emulated and slow
   c.data.num_workers = 0
   c.train.batch_size = 8

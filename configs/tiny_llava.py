@@ -13,7 +13,10 @@ from the bundled tiny LLaVA checkpoint (random CLIP, the tiny MiniGPT-4's pretra
 LLM; see ``minigpt4_jax/tools/tiny_llava_checkpoint.py``).
 """
 
+import pathlib
+
 from configs import llava_stage1, llava_stage2
+from configs.tiny import DESCRIBED
 from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.bundled import TINY_LLAVA_CHECKPOINT
 
@@ -39,6 +42,8 @@ def get_config(arg: str = 'stage1'):
     c.text.pad_multiple = 64
     c.train.steps = 150
     c.train.lr = 1e-3
+    c.describe_images = tuple(str(pathlib.Path(demo.image_dir) / f'{name}.jpg')
+                              for name in DESCRIBED)
   c.train.warmup_steps = 10
   c.model.dtype = 'float32'     # XLA's CPU bf16 matmuls are emulated and slow
   c.model.remat = 'full' if arg == 'stage2' else 'none'  # exercised, not needed at this size

@@ -13,10 +13,12 @@ the environment (minigpt4_jax/distributed.py lists the variables).
 
 import sys
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
 from minigpt4_jax import distributed
+from minigpt4_jax.generate.describe_images import DESCRIBE_PROMPT, describe_images
 from minigpt4_jax.train.loop import train_and_evaluate
 from minigpt4_jax.train.preemption import Preempted, exit_code
 
@@ -39,6 +41,15 @@ def main(argv: list[str]) -> None:
   except Preempted as stopped:
     print(stopped, flush=True)
     sys.exit(exit_code(stopped.signum))
+  if _CONFIG.value.describe_images and jax.process_index() == 0:
+    print_descriptions(_WORKDIR.value, _CONFIG.value.describe_images)
+
+
+def print_descriptions(workdir: str, images: tuple[str, ...]) -> None:
+  """What the trained model says about a few images (the tiny configs list demo photos)."""
+  print(f'{DESCRIBE_PROMPT!r} (greedy, python -m launch.chat --ckpt {workdir} --image ...):')
+  for image, answer in describe_images(workdir, images):
+    print(f'  {image.name}: {answer}')
 
 
 if __name__ == '__main__':

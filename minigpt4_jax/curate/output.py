@@ -22,18 +22,16 @@ import shutil
 from typing import Sequence
 
 from minigpt4_jax.atomic import write_text_atomically
-from minigpt4_jax.curate.rules import Rule, first_match
+from minigpt4_jax.curate.rules import Rule, first_matches
 from minigpt4_jax.curate.store import ItemState
 
 ORIGINALS = 'originals'
 UNREADABLE_RULE = 'unreadable_image'
 
 
-def review_row(state: ItemState, rules: Sequence[Rule]) -> dict[str, str]:
-  """The item's outcome under ``rules``."""
-  rule = ''
+def review_row(state: ItemState, rule: str) -> dict[str, str]:
+  """The item's outcome; ``rule``: the filter rule that drops its fixed text, or ''."""
   if state.stage == 'fixed':
-    rule = first_match(state.fixed, rules) or ''
     status = 'dropped' if rule else 'kept'
   elif state.stage == 'unreadable':
     status, rule = 'dropped', UNREADABLE_RULE
@@ -98,7 +96,10 @@ def write_outputs(out_dir: pathlib.Path, states: Sequence[ItemState],
                   rules: Sequence[Rule]) -> list[dict[str, str]]:
   """Filters ``states`` with ``rules`` and writes the folder; returns the review rows."""
   out_dir = pathlib.Path(out_dir)
-  rows = [review_row(s, rules) for s in states]
+  # The fixed texts are filtered as one set: some rules (duplicate_caption) compare them.
+  fixed = [s for s in states if s.stage == 'fixed']
+  drops = dict(zip((s.id for s in fixed), first_matches([s.fixed for s in fixed], rules)))
+  rows = [review_row(s, drops.get(s.id) or '') for s in states]
   kept = [r for r in rows if r['status'] == 'kept']
   _sync_images(out_dir, [r['id'] for r in kept])
   write_text_atomically(out_dir / 'review.jsonl',

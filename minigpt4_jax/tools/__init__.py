@@ -5,5 +5,7 @@
   tiny_llava_checkpoint.py python -m minigpt4_jax.tools.tiny_llava_checkpoint
   make_demo.py             python -m minigpt4_jax.tools.make_demo (needs scikit-image)
   llava_demo.py            python -m minigpt4_jax.tools.llava_demo
+  minigptv2_demo.py        python -m minigpt4_jax.tools.minigptv2_demo
+  tiny_eval_sets.py        python -m minigpt4_jax.tools.tiny_eval_sets (tiny POPE and VQAv2 files)
   bench/                   benchmarks (``python -m launch.bench`` and the modules' own mains)
 """

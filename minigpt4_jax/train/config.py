@@ -68,4 +68,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.mesh.data = -1               # -1 = the devices left over
   c.mesh.fsdp = 1
   c.mesh.tensor = 1
+  # Images launch.train describes (greedy chat) once training ends: the tiny demo's.
+  c.describe_images = ()
   return c

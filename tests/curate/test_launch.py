@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from configs.tiny import DESCRIBED
 from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.bundled import TINY_CHECKPOINT
 from tests.curate.stub_openai import StubOpenAI
@@ -22,10 +23,15 @@ CAPTION = ('The photograph shows {} objects on a wooden table near a bright wind
 
 
 def _fixes():
-  """Every third answer is an apology (the random tiny ViT makes all descriptions alike)."""
+  """Every third answer is an apology; the others differ (numbered), or the
+  duplicate-caption rule would drop them."""
   replies = itertools.count()
-  return lambda paragraph: 'I apologize.' if next(replies) % 3 == 0 else CAPTION.format(
-      len(paragraph.split()))
+
+  def fix(paragraph):
+    del paragraph
+    reply = next(replies)
+    return 'I apologize.' if reply % 3 == 0 else CAPTION.format(reply)
+  return fix
 
 
 def test_curate_then_train_stage2(tmp_path):
@@ -65,6 +71,9 @@ def test_curate_then_train_stage2(tmp_path):
   logged = [json.loads(line) for line in (tmp_path / 'stage2' / 'metrics.jsonl').read_text()
             .splitlines()]
   assert [m['step'] for m in logged] == [1, 2]
+  # It ends by describing configs/tiny.py's photographs through the chat API.
+  assert 'Describe this image in detail.' in result.stdout
+  assert all(f'  {name}.jpg: ' in result.stdout for name in DESCRIBED), result.stdout
 
 
 def test_help_and_bad_arguments(capsys):
