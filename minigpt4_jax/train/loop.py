@@ -208,11 +208,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if jax.process_index() == 0:
     (workdir / workdirs.RUN_CONFIG).write_text(config.to_json_best_effort(indent=2))
   run = setup(config, workdir)
-  writer = MetricsWriter(workdir)
   try:
-    resume(run)
-    return train_steps(run, writer)
+    resume(run)  # first: it trims metrics.jsonl past the checkpoint, which the writer appends to
+    writer = MetricsWriter(workdir)
+    try:
+      return train_steps(run, writer)
+    finally:
+      writer.close()
   finally:
     run.data.close()
-    writer.close()
     run.checkpoints.close()
