@@ -24,6 +24,7 @@ setup(
         'absl-py',
         'numpy',
         'pillow',
+        'qwix>=0.1.8',  # --quantize int8 (models/quantize.py)
         'safetensors',
         'sentencepiece',
         'tensorboardX',
@@ -36,7 +37,8 @@ setup(
         'demo': ['gradio==6.31.0'],  # launch.demo
         'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
         'eval': ['pycocoevalcap'],  # launch.evaluate captioning metrics (needs Java)
-        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
+        'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap',
+                 'openai'],  # tests/serve: the real OpenAI client against launch.serve
     },
     # lmms-eval finds its models through this group (``--model minigpt4_jax``).
     entry_points={'lmms_eval.models': [

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.models.quantize import QUANTIZE_CHOICES
 from minigpt4_jax.text.templates import TEMPLATES
 
 
@@ -39,6 +40,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--max-length', type=int, default=2000, help='context budget, prompt + answer')
   p.add_argument('--greedy', action='store_true', help='no sampling (MiniGPT-4 samples)')
   p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
+                 help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
   return p.parse_args(argv)
 
 
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
   generation = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                     do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p)
   chat = load_chat(args.ckpt, args.template, generation=generation, max_length=args.max_length,
-                   seed=args.seed)
+                   seed=args.seed, quantize=args.quantize)
   chat.upload_image(args.image)
   try:
     if args.prompt is not None:
