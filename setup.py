@@ -24,6 +24,7 @@ setup(
         'absl-py',
         'numpy',
         'pillow',
+        'qwix>=0.1.8',  # --quantize int8 (models/quantize.py)
         'safetensors',
         'sentencepiece',
         'tensorboardX',
@@ -40,7 +41,8 @@ setup(
         # its own venv: with libtpu present every jax start probes for a TPU.
         'tpu': ['jax[tpu]==0.10.2'],
         'test': ['pytest', 'torch==2.13.0', 'peft>=0.21',  # peft: MiniGPT-v2's LoRA oracle
-                 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
+                 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap',
+                 'openai'],  # tests/serve: the real OpenAI client against launch.serve
     },
     # lmms-eval finds its models through this group (``--model minigpt4_jax``).
     entry_points={'lmms_eval.models': [

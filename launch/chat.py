@@ -30,6 +30,7 @@ from minigpt4_jax import grounding
 from minigpt4_jax.families import minigptv2
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.models.quantize import QUANTIZE_CHOICES
 from minigpt4_jax.text.templates import TEMPLATES
 
 
@@ -52,6 +53,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--seed', type=int, default=0)
   p.add_argument('--task', choices=minigptv2.TASKS,
                  help='MiniGPT-v2: the task identifier put before each question')
+  p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
+                 help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
   return p.parse_args(argv)
 
 
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
   generation = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                     do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p)
   chat = load_chat(args.ckpt, args.template, generation=generation, max_length=args.max_length,
-                   seed=args.seed)
+                   seed=args.seed, quantize=args.quantize)
   chat.upload_image(args.image)
   image_size = Image.open(args.image).size if args.task else None  # boxes are relative to it
   try:

@@ -29,6 +29,7 @@ import gradio as gr  # noqa: E402
 from minigpt4_jax import grounding  # noqa: E402
 from minigpt4_jax.families import minigptv2  # noqa: E402
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat  # noqa: E402
+from minigpt4_jax.models.quantize import QUANTIZE_CHOICES  # noqa: E402
 
 HOWTO = 'Upload an image, press "Upload & Start Chat", then ask about it.'
 NO_TASK = 'chat'  # no task identifier
@@ -114,12 +115,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--host', default='127.0.0.1', help='interface to bind (0.0.0.0 = all)')
   p.add_argument('--port', type=int, default=7860)
   p.add_argument('--share', action='store_true', help='ask Gradio for a public share link')
+  p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
+                 help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
   return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  demo = build(load_chat(args.ckpt, args.template))
+  demo = build(load_chat(args.ckpt, args.template, quantize=args.quantize))
   demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share)
 
 

@@ -30,6 +30,7 @@ from minigpt4_jax.evaluate.ranking import ChoiceRanker
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.loading import load
+from minigpt4_jax.models.quantize import QUANTIZE_CHOICES, quantized
 from minigpt4_jax.text.prompts import PRESETS
 from minigpt4_jax.text.templates import TEMPLATES, get_template
 
@@ -54,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--batch-size', type=int, default=8)
   p.add_argument('--distributed', action='store_true',
                  help='join a multi-process run (jax.distributed); each process answers its share')
+  p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
+                 help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
   return p.parse_args(argv)
 
 
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict | None:
   preset = args.prompt or task.prompt
   records = task.read(args.data, args.images, split)[:args.limit]
   loaded = load(args.ckpt)
-  model = loaded.model
+  model = quantized(loaded.model, args.quantize)
   template = get_template(args.template) if args.template else loaded.template
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens or task.max_new_tokens,
                                 num_beams=args.num_beams, do_sample=False)

@@ -28,9 +28,11 @@ from minigpt4_jax.families import family_of
 from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_pad
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.generator import Generator
-from minigpt4_jax.generate.stop_strings import StopTables, settled_prefix
+from minigpt4_jax.generate.stop_strings import StopTables
+from minigpt4_jax.generate.text_stream import TextStream
 from minigpt4_jax.loading import load
 from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
+from minigpt4_jax.models.quantize import quantized
 from minigpt4_jax.text.templates import Conversation, Template, get_template, postprocess
 from minigpt4_jax.text.tokens import tokenize_with_image
 
@@ -154,20 +156,14 @@ class Chat:
       return
     embeds, mask = self._open_turn(config)
     tokens: list[int] = []
-    shown = ''
+    text = TextStream(self.template.stop_strings)
     seed = self.seed + self.turn
     for new in self.generator.stream(embeds, mask, config, seed=seed, chunk=chunk):
       tokens += new[0]
-      # Text that later tokens cannot change: no partial stop string, no half-decoded
-      # character, no trailing space (the final answer is stripped).
-      text = settled_prefix(self._decode(tokens), self.template.stop_strings)
-      text = text.rstrip('\ufffd').strip()
-      if text.startswith(shown) and len(text) > len(shown):
-        yield text[len(shown):]
-        shown = text
-    final = self._close_turn(tokens)
-    if final.startswith(shown) and len(final) > len(shown):
-      yield final[len(shown):]
+      if piece := text.update(self._decode(tokens)):
+        yield piece
+    if piece := text.finish(self._close_turn(tokens)):
+      yield piece
 
   def _open_turn(self, config: GenerationConfig) -> tuple[jax.Array, jax.Array]:
     """Renders the history with an open answer -> (embeds float[1, P, D], mask bool[1, P])."""
@@ -200,13 +196,16 @@ class Chat:
 
 
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
-              generation: Mapping[str, Any] | None = None, **kwargs) -> Chat:
+              generation: Mapping[str, Any] | None = None, quantize: str = 'none',
+              **kwargs) -> Chat:
   """A ``Chat`` over a converted checkpoint or a training workdir.
 
   ``template`` defaults to the family's chat template; the generation settings are the
-  family's chat defaults with ``generation``'s fields on top (``config=`` replaces both).
+  family's chat defaults with ``generation``'s fields on top (``config=`` replaces both);
+  ``quantize``: ``models.quantize.quantized``'s mode.
   """
   loaded = load(ckpt_dir, dtype)
   kwargs.setdefault('config', GenerationConfig(**{**loaded.family.chat_defaults,
                                                   **(generation or {})}))
-  return Chat(loaded.model, loaded.tokenizer, template or loaded.template, **kwargs)
+  model = quantized(loaded.model, quantize)
+  return Chat(model, loaded.tokenizer, template or loaded.template, **kwargs)

@@ -1,4 +1,5 @@
-"""Synthetic training batches in the trainer's format, shared by both frameworks."""
+"""Synthetic inputs: training batches in the trainer's format, shared by both
+frameworks, and image + text prompts for the inference benchmarks."""
 
 from __future__ import annotations
 
@@ -34,3 +35,16 @@ def synthetic_batch(cfg: ModelConfig, shape: StepShape, batch: int,
       'target_mask': target,
       'image': rng.normal(size=(batch, size, size, 3)).astype(np.float32),
   }
+
+
+def image_prompts(cfg: ModelConfig, count: int, length: int,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """``count`` prompts of ``length`` ids, [BOS] 4 text ids, the image slots, text
+  (int32[count, length]), and random pixels float32[count, S, S, 3]."""
+  rng = np.random.default_rng(seed)
+  q = cfg.num_image_tokens
+  text = rng.integers(3, cfg.llm.vocab_size, size=(count, length - q - 1))
+  ids = np.concatenate([np.full((count, 1), cfg.llm.bos_token_id), text[:, :4],
+                        np.full((count, q), IMAGE_TOKEN_ID), text[:, 4:]], axis=1)
+  size = cfg.vision.image_size
+  return ids.astype(np.int32), rng.normal(size=(count, size, size, 3)).astype(np.float32)
