@@ -30,12 +30,14 @@ setup(
         'tqdm',
     ],
     extras_require={
-        # PyTorch only reads/writes .pth files and serves as the test oracle. The CPU
-        # wheel of 2.13.0 is pinned: an open range pulls a multi-GB CUDA build.
+        # PyTorch only reads/writes .pth files and serves as the test oracle. From the public
+        # index torch==2.13.0 on Linux is the CUDA build (with its nvidia-* wheels); install the
+        # CPU build first from https://download.pytorch.org/whl/cpu to keep it small (README).
         'torch': ['torch==2.13.0'],
         'demo': ['gradio==6.31.0'],  # launch.demo
         'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
         'eval': ['pycocoevalcap'],  # launch.evaluate captioning metrics (needs Java)
+        'tensorboard': ['tensorboard'],  # tensorboard --logdir runs (the event files' viewer)
         'test': ['pytest', 'torch==2.13.0', 'gradio==6.31.0', 'matplotlib', 'pycocoevalcap'],
     },
     # lmms-eval finds its models through this group (``--model minigpt4_jax``).

@@ -26,6 +26,7 @@ import json  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402
 
+from minigpt4_jax.cli import run  # noqa: E402
 from minigpt4_jax.tools.bench import report, runtime, sizes, train_bench  # noqa: E402
 
 
@@ -74,4 +75,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

@@ -17,8 +17,11 @@ import pathlib
 import sys
 from typing import TextIO
 
+from minigpt4_jax.cli import run
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.inputs import open_image, require_checkpoint
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.text.templates import TEMPLATES
 
 
@@ -27,7 +30,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p = argparse.ArgumentParser(prog='python -m launch.chat', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--ckpt', type=pathlib.Path, required=True,
-                 help='a converted checkpoint or a training workdir')
+                 help='converted checkpoint (python -m launch.convert) or training workdir')
   p.add_argument('--image', type=pathlib.Path, required=True, help='the image to talk about')
   p.add_argument('--prompt', help='answer this one question and exit')
   p.add_argument('--template', choices=sorted(TEMPLATES),
@@ -39,6 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--max-length', type=int, default=2000, help='context budget, prompt + answer')
   p.add_argument('--greedy', action='store_true', help='no sampling (MiniGPT-4 samples)')
   p.add_argument('--seed', type=int, default=0)
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP)
   return p.parse_args(argv)
 
 
@@ -54,9 +58,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   generation = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                     do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p)
+  require_checkpoint(args.ckpt, '--ckpt')
+  image = open_image(args.image)  # a missing or broken image fails before the model loads
+  route_logs(None, args.verbose)
   chat = load_chat(args.ckpt, args.template, generation=generation, max_length=args.max_length,
                    seed=args.seed)
-  chat.upload_image(args.image)
+  chat.upload_image(image)
   try:
     if args.prompt is not None:
       turn(chat, args.prompt, out)
@@ -71,4 +78,4 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

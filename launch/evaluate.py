@@ -23,11 +23,14 @@ import pathlib
 import sys
 
 from minigpt4_jax import distributed
+from minigpt4_jax.cli import run
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.inputs import require_checkpoint, require_dir
 from minigpt4_jax.loading import load
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.text.prompts import PRESETS
 from minigpt4_jax.text.templates import TEMPLATES, get_template
 
@@ -52,6 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--batch-size', type=int, default=8)
   p.add_argument('--distributed', action='store_true',
                  help='join a multi-process run (jax.distributed); each process answers its share')
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP)
   return p.parse_args(argv)
 
 
@@ -62,7 +66,12 @@ def main(argv: list[str] | None = None) -> dict | None:
   task = TASKS[args.task]
   split = args.split or task.split
   preset = args.prompt or task.prompt
+  require_checkpoint(args.ckpt, '--ckpt')
+  require_dir(args.data, '--data')
+  if args.images:
+    require_dir(args.images, '--images')
   records = task.read(args.data, args.images, split)[:args.limit]
+  route_logs(None, args.verbose)
   loaded = load(args.ckpt)
   model = loaded.model
   template = get_template(args.template) if args.template else loaded.template
@@ -84,4 +93,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)
