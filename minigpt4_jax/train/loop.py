@@ -211,11 +211,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if jax.process_index() == 0:
     workdirs.write_run_config(workdir, config)
   run = setup(config, workdir)
-  writer = MetricsWriter(workdir)
   try:
-    resume(run)
-    return train_steps(run, writer)
+    resume(run)  # before the writer opens metrics.jsonl, which a resume may rewrite
+    writer = MetricsWriter(workdir)
+    try:
+      return train_steps(run, writer)
+    finally:
+      writer.close()
   finally:
     run.data.close()
-    writer.close()
     run.checkpoints.close()

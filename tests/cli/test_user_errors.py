@@ -121,6 +121,25 @@ def test_train_wrong_preset(tmp_path):
   assert_one_line_error(result, "preset must be stage1 or stage2, got 'stage3'")
 
 
+def test_train_unknown_model_preset(tmp_path):
+  result = run_module('launch.train', *STAGE1, '--config.init_from=',
+                      '--config.model.preset=tiny9', '--workdir', tmp_path / 'run')
+  assert_one_line_error(result, "unknown architecture preset 'tiny9'", "'tiny'")
+  assert not (tmp_path / 'run').exists()
+
+
+def test_convert_conflicting_flags(tmp_path):
+  result = run_module('launch.convert', '--blip2', tmp_path / 'blip2', '--vision',
+                      tmp_path / 'eva.pth', '--llm', tmp_path / 'llm', '--out', tmp_path / 'out')
+  assert_one_line_error(result, '--blip2 replaces --vision/--qformer: pass one or the other')
+  assert not (tmp_path / 'out').exists()
+
+
+def test_bench_real_size_without_a_gpu():
+  result = run_module('launch.bench', '--size', '13b')
+  assert_one_line_error(result, '--size 13b runs the real MiniGPT-4 shapes and needs a GPU')
+
+
 def test_train_missing_flag(tmp_path):
   result = run_module('launch.train', *STAGE1)
   assert_one_line_error(result, '--workdir must have a value')
