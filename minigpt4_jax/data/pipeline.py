@@ -39,9 +39,10 @@ def _mark_flags_parsed(*_: Any) -> None:
 
 
 def _required(cfg: ml_collections.ConfigDict, *fields: str) -> None:
-  missing = [f for f in fields if not cfg[f]]
-  if missing:
-    raise BadInput(f'data.{" and data.".join(missing)} required (kind={cfg.kind})')
+  if len(fields) == 1 and not cfg[fields[0]]:
+    raise BadInput(f'data.{fields[0]} is empty (kind={cfg.kind})')
+  if any(not cfg[f] for f in fields):
+    raise BadInput(f'data.{" and data.".join(fields)} are required (kind={cfg.kind})')
 
 
 def _tfds_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
