@@ -31,8 +31,9 @@ setup(
         'tqdm',
     ],
     extras_require={
-        # PyTorch only reads/writes .pth files and serves as the test oracle. The CPU
-        # wheel of 2.13.0 is pinned: an open range pulls a multi-GB CUDA build.
+        # PyTorch only reads/writes .pth files and serves as the test oracle. From the public
+        # index torch==2.13.0 on Linux is the CUDA build (with its nvidia-* wheels); install the
+        # CPU build first from https://download.pytorch.org/whl/cpu to keep it small (README).
         'torch': ['torch==2.13.0'],
         'demo': ['gradio==6.31.0'],  # launch.demo
         'bench': ['torch==2.13.0', 'matplotlib'],  # launch.bench (PyTorch reference, chart)
@@ -40,6 +41,7 @@ setup(
         # launch.plan's TPU compiler (libtpu 0.0.42.*, jax[tpu]'s own pin); install it in
         # its own venv: with libtpu present every jax start probes for a TPU.
         'tpu': ['jax[tpu]==0.10.2'],
+        'tensorboard': ['tensorboard'],  # tensorboard --logdir runs (the event files' viewer)
         'test': ['pytest', 'torch==2.13.0', 'peft>=0.21',  # peft: MiniGPT-v2's LoRA oracle
                  'gradio==6.31.0', 'matplotlib', 'pycocoevalcap',
                  'openai'],  # tests/serve: the real OpenAI client against launch.serve

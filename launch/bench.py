@@ -24,8 +24,8 @@ os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
-import sys  # noqa: E402
-
+from minigpt4_jax.cli import run  # noqa: E402
+from minigpt4_jax.errors import BadInput  # noqa: E402
 from minigpt4_jax.tools.bench import report, runtime, sizes, train_bench  # noqa: E402
 
 
@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     return
   size = sizes.SIZES[args.size]
   if size.needs_gpu and not runtime.detect().on_gpu:
-    sys.exit(f'--size {args.size} runs the real MiniGPT-4 shapes and needs a GPU visible to '
-             'both JAX and PyTorch; this machine has none (a single step would take hours '
-             'on its CPU). Use --size tiny or --size mid here.')
+    raise BadInput(f'--size {args.size} runs the real MiniGPT-4 shapes and needs a GPU visible '
+                   'to both JAX and PyTorch; this machine has none (a single step would take '
+                   'hours on its CPU). Use --size tiny or --size mid here.')
   if args.what in ('train', 'all'):
     shapes = tuple(s for s in sizes.SHAPES if s.name in args.shapes)
     bench = train_bench.run(args.size, size, shapes, reps=args.steps, batch=args.batch,
@@ -67,11 +67,12 @@ def main(argv: list[str] | None = None) -> None:
       args.json.parent.mkdir(parents=True, exist_ok=True)
       args.json.write_text(json.dumps(figures, indent=2))
   if args.what in ('decode', 'all'):
-    from minigpt4_jax.generate import benchmark as decode_bench
+    from minigpt4_jax.tools.bench import decode as decode_bench
     if args.size not in decode_bench.SIZES:
-      sys.exit(f'the decode benchmark has sizes {sorted(decode_bench.SIZES)}, not {args.size!r}')
+      raise BadInput(f'the decode benchmark has sizes {sorted(decode_bench.SIZES)}, not '
+                     f'{args.size!r}')
     decode_bench.main(['--size', args.size])
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

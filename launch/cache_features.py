@@ -1,6 +1,6 @@
 """Precompute the frozen ViT + Q-Former outputs of a stage-1 run's data, once.
 
-  python -m launch.cache_features --config configs/tiny.py:stage1 \
+  python -m launch.cache_features --config configs/tiny.py:stage1 \\
       --config.data.augment=False --out runs/tiny_features
   python -m launch.train --config configs/tiny.py:stage1 --workdir runs/tiny_from_cache \\
       --config.data.kind=features \\
@@ -21,11 +21,16 @@ import pathlib
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 from flax import nnx
 from ml_collections import config_flags
 
 from minigpt4_jax import distributed, sharding
+from minigpt4_jax.cli import run_absl
+from minigpt4_jax.data.preflight import check_data_inputs
+from minigpt4_jax.errors import BadInput
+from minigpt4_jax.inputs import require_checkpoint
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.data.feature_cache import cache_dirs, write_cache
 from minigpt4_jax.data.pipeline import make_sources
 from minigpt4_jax.loading import run_model
@@ -38,6 +43,7 @@ _SHARD = flags.DEFINE_integer('shard_size', 4096, 'Source rows per cache shard.'
 _DTYPE = flags.DEFINE_enum('dtype', 'float16', ['float16', 'float32'], 'Stored precision.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Join a multi-process run first; each process caches its shards.')
+_VERBOSE = flags.DEFINE_bool('verbose', False, VERBOSE_HELP + ' (OUT/cache_features.log)')
 flags.mark_flags_as_required(['config', 'out'])
 
 
@@ -49,8 +55,8 @@ def make_encoder(config, batch_size: int):
   graphdef, state = nnx.split(run_model(config, mesh).model)
   data_parallel = mesh.shape['data'] * mesh.shape['fsdp']
   if batch_size % data_parallel:
-    raise ValueError(f'--batch_size={batch_size} must divide by the {data_parallel} '
-                     'data-parallel devices')
+    raise BadInput(f'--batch_size={batch_size} must divide by the {data_parallel} '
+                   'data-parallel devices')
   features = jax.jit(lambda s, pixels: nnx.merge(graphdef, s).image_features(pixels))
 
   def encode(pixels: np.ndarray) -> np.ndarray:
@@ -65,13 +71,17 @@ def make_encoder(config, batch_size: int):
 
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    raise BadInput(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
   if config.data.kind == 'features':
-    raise app.UsageError('the config already reads cached features (data.kind=features)')
+    raise BadInput('the config already reads cached features (data.kind=features)')
   if config.data.augment:
-    raise app.UsageError('cached features cannot be augmented: add --config.data.augment=False '
-                         '(stage 1 then trains on plainly resized images)')
+    raise BadInput('cached features cannot be augmented: add --config.data.augment=False '
+                   '(stage 1 then trains on plainly resized images)')
+  if config.init_from:
+    require_checkpoint(config.init_from, 'init_from')
+  check_data_inputs(config.data)
+  route_logs(pathlib.Path(_OUT.value) / 'cache_features.log', _VERBOSE.value)
   if _DISTRIBUTED.value:
     distributed.initialize()
   encode = make_encoder(config, _BATCH.value)
@@ -93,4 +103,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  run_absl(main)

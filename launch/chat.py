@@ -24,12 +24,13 @@ import pathlib
 import sys
 from typing import TextIO
 
-from PIL import Image
-
 from minigpt4_jax import grounding
+from minigpt4_jax.cli import run
 from minigpt4_jax.families import minigptv2
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.inputs import open_image, require_checkpoint
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.models.quantize import QUANTIZE_CHOICES
 from minigpt4_jax.text.templates import TEMPLATES
 
@@ -39,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p = argparse.ArgumentParser(prog='python -m launch.chat', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--ckpt', type=pathlib.Path, required=True,
-                 help='a converted checkpoint or a training workdir')
+                 help='converted checkpoint (python -m launch.convert) or training workdir')
   p.add_argument('--image', type=pathlib.Path, required=True, help='the image to talk about')
   p.add_argument('--prompt', help='answer this one question and exit')
   p.add_argument('--template', choices=sorted(TEMPLATES),
@@ -55,6 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                  help='MiniGPT-v2: the task identifier put before each question')
   p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
                  help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP)
   return p.parse_args(argv)
 
 
@@ -77,10 +79,13 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
   generation = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                     do_sample=not args.greedy, temperature=args.temperature, top_p=args.top_p)
+  require_checkpoint(args.ckpt, '--ckpt')
+  image = open_image(args.image)  # a missing or broken image fails before the model loads
+  route_logs(None, args.verbose)
   chat = load_chat(args.ckpt, args.template, generation=generation, max_length=args.max_length,
                    seed=args.seed, quantize=args.quantize)
-  chat.upload_image(args.image)
-  image_size = Image.open(args.image).size if args.task else None  # boxes are relative to it
+  chat.upload_image(image)
+  image_size = image.size if args.task else None  # boxes are relative to it
   try:
     if args.prompt is not None:
       turn(chat, minigptv2.task_prompt(args.task, args.prompt), out, image_size)
@@ -95,4 +100,4 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

@@ -21,13 +21,14 @@ trained projector back to MiniGPT-4's or LLaVA's own format).
 from __future__ import annotations
 
 import argparse
-import logging
 import pathlib
 import sys
 
 from minigpt4_jax import families
+from minigpt4_jax.cli import run
 from minigpt4_jax.convert.export import projector_arrays
 from minigpt4_jax.loading import model_config
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,6 +50,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--export-projector', type=pathlib.Path, metavar='CKPT_OR_WORKDIR',
                  help="write this checkpoint's projector to --out in its family's own format "
                       "(MiniGPT-4's .pth, LLaVA's mm_projector.bin)")
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP)
   groups = {}
   for name in families.names():
     family = families.get(name)
@@ -66,6 +68,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
+  route_logs(None, args.verbose)
   if args.export_projector is not None:
     family = families.family_of(model_config(args.export_projector))
     if family.export_trained is not None:
@@ -83,5 +86,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-  logging.basicConfig(level=logging.INFO, format='%(message)s')
-  main()
+  run(main)

@@ -31,13 +31,16 @@ import pathlib
 import sys
 
 from minigpt4_jax import distributed
+from minigpt4_jax.cli import run
 from minigpt4_jax.curate.describe import CONTINUE_BELOW, Describer
 from minigpt4_jax.curate.fixers import EndpointConfig, GeneratorFixer, OpenAIFixer
 from minigpt4_jax.curate.pipeline import curate, folder_items, shard_items
 from minigpt4_jax.curate.rules import load_rules
 from minigpt4_jax.curate.store import check_settings
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.inputs import require_checkpoint
 from minigpt4_jax.loading import load
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.text.templates import TEMPLATES, get_template
 
 
@@ -80,6 +83,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
   p.add_argument('--no-progress', action='store_true', help='no progress bars')
   p.add_argument('--distributed', action='store_true',
                  help='join a multi-process run (jax.distributed); each process curates its share')
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP + ' (OUT/curate.log)')
   args = p.parse_args(argv)
   args.fixer = args.fixer or ('openai' if args.fixer_url else 'generator')
   if args.fixer == 'openai' and not args.fixer_url:
@@ -92,11 +96,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, int] | None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
+  require_checkpoint(args.ckpt, '--ckpt')
+  if args.fixer_ckpt:
+    require_checkpoint(args.fixer_ckpt, '--fixer-ckpt')
   if args.distributed:
     distributed.initialize()
   items = folder_items(args.images) if args.images else shard_items(args.shards)
   items = items[:args.limit]
   rules = load_rules(args.rules)
+  route_logs(args.out / 'curate.log', args.verbose)
   loaded = load(args.ckpt)
   tokenizer = loaded.tokenizer
   template = get_template(args.template) if args.template else loaded.template
@@ -132,4 +140,4 @@ def main(argv: list[str] | None = None) -> dict[str, int] | None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

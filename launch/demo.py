@@ -25,14 +25,41 @@ os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
 os.environ.setdefault('HF_HUB_DISABLE_TELEMETRY', '1')
 
 import gradio as gr  # noqa: E402
+from PIL import UnidentifiedImageError  # noqa: E402
 
 from minigpt4_jax import grounding  # noqa: E402
+from minigpt4_jax.cli import run  # noqa: E402
 from minigpt4_jax.families import minigptv2  # noqa: E402
 from minigpt4_jax.generate.chat import Chat, ContextOverflowError, load_chat  # noqa: E402
+from minigpt4_jax.inputs import require_checkpoint  # noqa: E402
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs  # noqa: E402
 from minigpt4_jax.models.quantize import QUANTIZE_CHOICES  # noqa: E402
 
 HOWTO = 'Upload an image, press "Upload & Start Chat", then ask about it.'
 NO_TASK = 'chat'  # no task identifier
+
+
+def readable_image_errors(preprocess):
+  """Wraps a gr.Image's ``preprocess`` so that an unreadable upload raises a gr.Error naming
+  the file: otherwise PIL's error surfaces as bare "Error" badges in the page and a hint
+  about show_error for API clients. (An instance attribute, not a gr.Image subclass:
+  Gradio writes a .pyi stub next to the module of every component class.)"""
+  def checked(payload):
+    try:
+      return preprocess(payload)
+    except (UnidentifiedImageError, OSError) as err:
+      name = getattr(payload, 'orig_name', None) or 'the upload'
+      raise gr.Error(f'{name} is not an image this demo can read ({type(err).__name__}); '
+                     'upload a JPEG, PNG or WebP file') from None
+  return checked
+
+
+def startup_message(local_url: str, share_url: str | None) -> str:
+  """Replaces Gradio's startup lines, whose share hint names launch(share=True)."""
+  if share_url:
+    return f'* Running on local URL:  {local_url}\n* Public share link: {share_url}'
+  return (f'* Running on local URL:  {local_url}\n'
+          '* A public share link: restart with --share')
 
 
 def start(base: Chat, image, history):
@@ -89,6 +116,7 @@ def build(base: Chat) -> gr.Blocks:
     with gr.Row():
       with gr.Column(scale=1):
         image = gr.Image(type='pil', label='Image')
+        image.preprocess = readable_image_errors(image.preprocess)
         upload = gr.Button('Upload & Start Chat', variant='primary')
         clear = gr.Button('Restart')
         num_beams = gr.Slider(1, 10, value=1, step=1, label='beam search numbers')
@@ -110,21 +138,29 @@ def build(base: Chat) -> gr.Blocks:
 def parse_args(argv: list[str]) -> argparse.Namespace:
   p = argparse.ArgumentParser(prog='python -m launch.demo', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--ckpt', type=pathlib.Path, required=True, help='converted checkpoint directory')
+  p.add_argument('--ckpt', type=pathlib.Path, required=True,
+                 help='converted checkpoint (python -m launch.convert) or training workdir')
   p.add_argument('--template', help='conversation template (default: matches the checkpoint)')
   p.add_argument('--host', default='127.0.0.1', help='interface to bind (0.0.0.0 = all)')
   p.add_argument('--port', type=int, default=7860)
   p.add_argument('--share', action='store_true', help='ask Gradio for a public share link')
   p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
                  help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP)
   return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
   args = parse_args(sys.argv[1:] if argv is None else argv)
+  require_checkpoint(args.ckpt, '--ckpt')
+  route_logs(None, args.verbose)
   demo = build(load_chat(args.ckpt, args.template, quantize=args.quantize))
-  demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+  # show_error: any other failure reaches the page and API clients as its message.
+  demo.queue().launch(server_name=args.host, server_port=args.port, share=args.share,
+                      show_error=True, quiet=True, prevent_thread_lock=True)
+  print(startup_message(demo.local_url, demo.share_url), flush=True)
+  demo.block_thread()
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

@@ -23,13 +23,16 @@ import pathlib
 import sys
 
 from minigpt4_jax import distributed
+from minigpt4_jax.cli import run
 from minigpt4_jax.evaluate import runner
 from minigpt4_jax.evaluate.answerer import Answerer
 from minigpt4_jax.evaluate.harness_model import HarnessModel
 from minigpt4_jax.evaluate.ranking import ChoiceRanker
 from minigpt4_jax.evaluate.tasks import TASKS
 from minigpt4_jax.generate.config import GenerationConfig
+from minigpt4_jax.inputs import require_checkpoint, require_dir
 from minigpt4_jax.loading import load
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.models.quantize import QUANTIZE_CHOICES, quantized
 from minigpt4_jax.text.prompts import PRESETS
 from minigpt4_jax.text.templates import TEMPLATES, get_template
@@ -57,6 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                  help='join a multi-process run (jax.distributed); each process answers its share')
   p.add_argument('--quantize', choices=QUANTIZE_CHOICES, default='none',
                  help='int8: weight-only int8 ViT and LLM matmuls (about half the bf16 bytes)')
+  p.add_argument('--verbose', action='store_true', help=VERBOSE_HELP)
   return p.parse_args(argv)
 
 
@@ -67,7 +71,12 @@ def main(argv: list[str] | None = None) -> dict | None:
   task = TASKS[args.task]
   split = args.split or task.split
   preset = args.prompt or task.prompt
+  require_checkpoint(args.ckpt, '--ckpt')
+  require_dir(args.data, '--data')
+  if args.images:
+    require_dir(args.images, '--images')
   records = task.read(args.data, args.images, split)[:args.limit]
+  route_logs(None, args.verbose)
   loaded = load(args.ckpt)
   model = quantized(loaded.model, args.quantize)
   template = get_template(args.template) if args.template else loaded.template
@@ -92,4 +101,4 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)

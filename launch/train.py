@@ -11,16 +11,21 @@ jax.distributed.initialize() with the coordinator, process count and id read fro
 the environment (minigpt4_jax/distributed.py lists the variables).
 """
 
+import pathlib
 import sys
 
 import jax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from minigpt4_jax import distributed
+from minigpt4_jax.cli import run_absl
+from minigpt4_jax.errors import BadInput
 from minigpt4_jax.generate.describe_images import DESCRIBE_PROMPT, describe_images
+from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
 from minigpt4_jax.train.loop import train_and_evaluate
 from minigpt4_jax.train.preemption import Preempted, exit_code
+from minigpt4_jax.train.preflight import check_run_inputs
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, e.g. configs/tiny.py:stage1.', lock_config=True)
@@ -28,12 +33,15 @@ _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Run directory: checkpoints, metrics.jsonl, TensorBoard, config.json.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Join a multi-process run first (jax.distributed.initialize).')
+_VERBOSE = flags.DEFINE_bool('verbose', False, VERBOSE_HELP + ' (WORKDIR/train.log)')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    raise BadInput(f'unexpected arguments: {argv[1:]}')
+  check_run_inputs(_CONFIG.value, _WORKDIR.value)
+  route_logs(pathlib.Path(_WORKDIR.value) / 'train.log', _VERBOSE.value)
   if _DISTRIBUTED.value:
     distributed.initialize()
   try:
@@ -53,4 +61,4 @@ def print_descriptions(workdir: str, images: tuple[str, ...]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  run_absl(main)

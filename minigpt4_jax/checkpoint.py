@@ -30,7 +30,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from minigpt4_jax import sharding
+from minigpt4_jax import partial_dirs, sharding
+from minigpt4_jax.damage import DamagedCheckpoint, damage_reason
+from minigpt4_jax.errors import MissingInput, OutputExists
 from minigpt4_jax.models.configs import ModelConfig
 from minigpt4_jax.models.params import param_table, path_str
 from minigpt4_jax.models.vlm import VisionLanguageModel
@@ -76,8 +78,10 @@ def is_complete(ckpt_dir: PathLike) -> bool:
 
 def _metadata(ckpt_dir: PathLike) -> dict:
   path = pathlib.Path(ckpt_dir) / CONFIG_FILE
+  if not pathlib.Path(ckpt_dir).is_dir():
+    raise MissingInput(f'{ckpt_dir}: no such checkpoint directory')
   if not path.is_file():
-    raise FileNotFoundError(f'{ckpt_dir}: no {CONFIG_FILE}; not a (complete) converted checkpoint')
+    raise MissingInput(f'{ckpt_dir}: no {CONFIG_FILE}; not a (complete) converted checkpoint')
   meta = json.loads(path.read_text())
   if meta.get('format') != FORMAT:
     raise ValueError(f'{path}: format {meta.get("format")!r}, expected {FORMAT!r}')
@@ -118,9 +122,11 @@ class CheckpointWriter:
   def __init__(self, out_dir: PathLike, *, overwrite: bool = False):
     self.out_dir = pathlib.Path(out_dir).absolute()
     if self.out_dir.exists() and not overwrite:
-      raise FileExistsError(f'{self.out_dir} exists (pass overwrite to replace it)')
+      raise OutputExists(f'{self.out_dir} exists (pass --overwrite, or overwrite=True, to '
+                         'replace it)')
+    partial_dirs.remove_stale_siblings(self.out_dir)
     # Same parent: the final os.replace is a rename within one filesystem.
-    self.tmp_dir = self.out_dir.parent / f'.{self.out_dir.name}.partial-{os.getpid()}'
+    self.tmp_dir = partial_dirs.sibling(self.out_dir, 'partial')
     if self.tmp_dir.exists():
       shutil.rmtree(self.tmp_dir)
     (self.tmp_dir / PARAMS_DIR).mkdir(parents=True)
@@ -145,7 +151,7 @@ class CheckpointWriter:
     (self.tmp_dir / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
     self.checkpointer.close()
     _fsync_tree(self.tmp_dir)
-    old = self.out_dir.parent / f'.{self.out_dir.name}.old-{os.getpid()}'
+    old = partial_dirs.sibling(self.out_dir, 'old')
     if self.out_dir.exists():  # overwrite: the old one stays whole until the new one is in
       os.replace(self.out_dir, old)
     os.replace(self.tmp_dir, self.out_dir)
@@ -164,7 +170,11 @@ def read_group(ckpt_dir: PathLike, group: str,
   directory = pathlib.Path(ckpt_dir).absolute() / PARAMS_DIR / group
   target = None if abstract is None else {_leaf_key(p): a for p, a in abstract.items()}
   with ocp.StandardCheckpointer() as checkpointer:
-    restored = checkpointer.restore(directory, target)
+    try:
+      restored = checkpointer.restore(directory, target)
+    except Exception as err:  # orbax/TensorStore raise many types; all mean unreadable here
+      raise DamagedCheckpoint(f'{directory}: group {group} of this converted checkpoint is '
+                              f'damaged: {damage_reason(err)}; convert it again') from err
   return {_path(k): v for k, v in restored.items()}
 
 

@@ -8,21 +8,37 @@
 The frozen towers are not copied into every save: they are referenced by the run's
 ``init_from`` and reloaded from there. Orbax writes each step into a temporary
 directory and renames it when complete, so a run killed mid-save leaves the previous
-checkpoint as the latest. Both the trainer and ``minigpt4_jax.load`` read workdirs.
+checkpoint as the latest. A step whose files were damaged afterwards (truncated,
+deleted) is reported naming the step and the array; a resume moves it aside to
+WORKDIR/damaged_checkpoints/ and falls back to the newest intact step, with a warning.
+Both the trainer and ``minigpt4_jax.load`` read workdirs.
+
+``init_from`` is stored absolute, plus its path relative to the workdir
+(``init_from_relative``): typed as ``runs/tiny_stage1`` it would only resolve from the
+directory the run was started in, while the relative copy survives moving or copying
+the pair of workdirs together.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import pathlib
+import shutil
 from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from minigpt4_jax.damage import CHECKPOINT_METADATA, DamagedCheckpoint, damage_reason
+from minigpt4_jax.errors import MissingInput
+
 RUN_CONFIG = 'config.json'
 CHECKPOINTS = 'checkpoints'
+DAMAGED_DIR = 'damaged_checkpoints'
+RELATIVE_KEY = 'init_from_relative'  # config.json only: init_from seen from the workdir
 
 
 def is_workdir(path: str | pathlib.Path) -> bool:
@@ -30,9 +46,62 @@ def is_workdir(path: str | pathlib.Path) -> bool:
   return (path / CHECKPOINTS).is_dir() and (path / RUN_CONFIG).is_file()
 
 
+def absolute_init_from(value: str, cwd: pathlib.Path | None = None) -> str:
+  """'' (random towers) stays ''; a path becomes absolute against ``cwd`` (default: the
+  current directory)."""
+  if not value:
+    return value
+  return str((cwd or pathlib.Path.cwd()) / pathlib.Path(value).expanduser())
+
+
+def write_run_config(path: str | pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """WORKDIR/config.json: the config with ``init_from`` absolute and ``init_from_relative``."""
+  path = pathlib.Path(path).absolute()
+  data = json.loads(config.to_json_best_effort())
+  if config.init_from:
+    data['init_from'] = absolute_init_from(config.init_from)
+    data[RELATIVE_KEY] = os.path.relpath(data['init_from'], path)
+  (path / RUN_CONFIG).write_text(json.dumps(data, indent=2))
+
+
+def init_from_candidates(path: pathlib.Path, value: str, relative: str | None,
+                         cwd: pathlib.Path | None = None) -> list[pathlib.Path]:
+  """Where a workdir's recorded ``init_from`` may be, in the order tried: the value if
+  absolute; the workdir-relative path; for a relative value (older workdirs stored it
+  as typed) the workdir and each folder above it, then the current directory."""
+  path = pathlib.Path(path).absolute()
+  value_path = pathlib.Path(value).expanduser()
+  candidates = [value_path] if value_path.is_absolute() else []
+  if relative:
+    candidates.append(pathlib.Path(os.path.normpath(path / relative)))
+  if not value_path.is_absolute():
+    candidates += [base / value_path for base in (path, *path.parents)]
+    candidates.append((cwd or pathlib.Path.cwd()) / value_path)
+  return candidates
+
+
+def resolve_init_from(path: pathlib.Path, value: str, relative: str | None = None,
+                      cwd: pathlib.Path | None = None) -> str:
+  """The first candidate that holds a checkpoint or workdir (a config.json), absolute."""
+  if not value:
+    return value
+  candidates = init_from_candidates(path, value, relative, cwd)
+  for candidate in candidates:
+    if (candidate / RUN_CONFIG).is_file():
+      return str(candidate.absolute())
+  raise MissingInput(
+      f'{pathlib.Path(path) / RUN_CONFIG}: init_from={value!r} (the towers this run '
+      f'started from) is not at {", ".join(str(c) for c in dict.fromkeys(candidates))}; '
+      'move or copy it along with the workdir')
+
+
 def run_config(path: str | pathlib.Path) -> ml_collections.ConfigDict:
-  """The run config a workdir was trained with (unlocked: readers fill in defaults)."""
-  return ml_collections.ConfigDict(json.loads((pathlib.Path(path) / RUN_CONFIG).read_text()))
+  """The run config a workdir was trained with (unlocked: readers fill in defaults), its
+  ``init_from`` resolved to where it is now."""
+  data = json.loads((pathlib.Path(path) / RUN_CONFIG).read_text())
+  relative = data.pop(RELATIVE_KEY, None)
+  data['init_from'] = resolve_init_from(pathlib.Path(path), data.get('init_from', ''), relative)
+  return ml_collections.ConfigDict(data)
 
 
 class TrainCheckpoints:
@@ -57,25 +126,56 @@ class TrainCheckpoints:
         meta=ocp.args.JsonSave(meta),
     ))
 
+  def _restore_step(self, step: int, **items) -> dict[str, Any]:
+    """``manager.restore`` of ``items`` at ``step``; damage is a DamagedCheckpoint."""
+    step_dir = self.directory / str(step)
+    if not (step_dir / CHECKPOINT_METADATA).is_file():
+      raise DamagedCheckpoint(f'{step_dir}: step {step} is damaged: {CHECKPOINT_METADATA} '
+                              'is missing')
+    try:
+      return dict(self.manager.restore(step, args=ocp.args.Composite(**items)))
+    except Exception as err:  # orbax/TensorStore raise many types; all mean unreadable here
+      raise DamagedCheckpoint(f'{step_dir}: step {step} is damaged: {damage_reason(err)}'
+                              ) from err
+
   def restore(self, step: int, abstract_trainable, abstract_opt_state) -> dict[str, Any]:
     """Restores into the given abstract trees (with shardings) at ``step``."""
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        trainable=ocp.args.StandardRestore(abstract_trainable),
+    return self._restore_step(
+        step, trainable=ocp.args.StandardRestore(abstract_trainable),
         opt_state=ocp.args.StandardRestore(abstract_opt_state),
-        data=ocp.args.JsonRestore(),
-        meta=ocp.args.JsonRestore(),
-    ))
-    return dict(restored)
+        data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore())
+
+  def restore_newest_intact(self, abstract_trainable, abstract_opt_state
+                            ) -> tuple[int, dict[str, Any] | None]:
+    """(step, restored) of the newest step that restores; each damaged newer step is moved
+    to WORKDIR/damaged_checkpoints/STEP with a warning. (0, None) when none is left."""
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        return step, self.restore(step, abstract_trainable, abstract_opt_state)
+      except DamagedCheckpoint as err:
+        aside = self.directory.parent / DAMAGED_DIR / str(step)
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(self.directory / str(step), aside)
+        self.manager.reload()
+        earlier = self.manager.latest_step()
+        logging.warning('%s; moved it to %s and resuming from %s', err, aside,
+                        f'step {earlier}' if earlier else 'scratch (no intact step left)')
+    return 0, None
 
   def restore_trainable(self, abstract_trainable=None) -> Any:
     """Only the trained parameters of the latest step (to start a later stage, or to
     use the model); as stored where no abstract target is given."""
     step = self.latest_step()
     if step is None:
-      raise FileNotFoundError(f'{self.directory}: no checkpoint to start from')
-    return self.manager.restore(step, args=ocp.args.Composite(
-        trainable=ocp.args.StandardRestore(abstract_trainable),
-    ))['trainable']
+      raise MissingInput(f'{self.directory}: no checkpoint to start from')
+    try:
+      return self._restore_step(
+          step, trainable=ocp.args.StandardRestore(abstract_trainable))['trainable']
+    except DamagedCheckpoint as err:
+      earlier = [s for s in self.manager.all_steps() if s < step]
+      hint = (f'; earlier steps {earlier} remain: move {self.directory / str(step)} away to '
+              'use them' if earlier else '')
+      raise DamagedCheckpoint(f'{err}{hint}') from err.__cause__
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
@@ -95,9 +195,9 @@ def upgraded(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A run config in the current schema. Runs written before trainable patterns and
   named remat policies recorded ``model.train_qformer`` / ``train_llm`` / ``no_qformer``
   booleans and ``model.remat`` as a bool; their workdirs still load and continue."""
-  config = ml_collections.ConfigDict(config.to_dict())
-  model = config.model
-  if 'trainable' not in config.train:
+  raw = config.to_dict()  # edited as a dict: a ConfigDict field keeps its first type
+  model, train = raw['model'], raw['train']
+  if 'trainable' not in train:
     patterns = ['projector/.*']
     if model.get('train_qformer', False):
       patterns.append('qformer/.*')
@@ -105,15 +205,12 @@ def upgraded(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       patterns.append('llm/.*')
     elif model.get('lora_rank', 0) > 0:
       patterns.append('llm/.*/lora_[ab]')
-    config.train.trainable = tuple(patterns)
+    train['trainable'] = tuple(patterns)
   if isinstance(model.get('remat', 'none'), bool):
-    model.remat = 'full' if model.remat else 'none'
-  if 'connector' not in model:
-    model.connector = 'patch_group' if model.get('no_qformer', False) else ''
+    model['remat'] = 'full' if model['remat'] else 'none'
+  model.setdefault('connector', 'patch_group' if model.get('no_qformer', False) else '')
   for old in ('train_qformer', 'train_llm', 'no_qformer'):
-    if old in model:
-      del model[old]
+    model.pop(old, None)
   for name, default in (('lora_rank', 0), ('lora_alpha', 256.0), ('lora_targets', ())):
-    if name not in model:
-      model[name] = default
-  return config
+    model.setdefault(name, default)
+  return ml_collections.ConfigDict(raw)

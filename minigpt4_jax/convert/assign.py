@@ -15,11 +15,13 @@ import numpy as np
 from flax import nnx
 
 from minigpt4_jax.convert.tables import Layout
+from minigpt4_jax.errors import BadInput
 from minigpt4_jax.models.params import param_table
 
 
-class ConversionError(ValueError):
-  """A checkpoint that does not fit the model; the message names file, key and shapes."""
+class ConversionError(BadInput):
+  """A checkpoint (or flag combination) that does not fit the model; the message names file,
+  key and shapes. A user error: the commands print it as one line (a ValueError)."""
 
 
 def map_tensors(

@@ -29,6 +29,8 @@ from minigpt4_jax.curate.rules import Rule
 from minigpt4_jax.curate.store import ItemState, Store
 from minigpt4_jax.data.sources import IMAGE_EXTENSIONS, TarShardSource, read_member
 from minigpt4_jax.distributed import WorkShare
+from minigpt4_jax.errors import BadInput
+from minigpt4_jax.inputs import require_dir
 
 # image paths -> their descriptions (``Describer`` or a stand-in)
 DescribeFn = Callable[[Sequence[pathlib.Path]], list[Description]]
@@ -59,13 +61,11 @@ def _unique(items: list[Item], where: str) -> list[Item]:
 
 def folder_items(directory: str | pathlib.Path) -> list[Item]:
   """The images of a folder (not recursive), sorted by name."""
-  directory = pathlib.Path(directory)
-  if not directory.is_dir():
-    raise FileNotFoundError(f'{directory}: not a folder')
+  directory = require_dir(directory, 'image folder')
   paths = sorted(p for p in directory.iterdir()
                  if p.is_file() and p.suffix.lower().lstrip('.') in IMAGE_EXTENSIONS)
   if not paths:
-    raise ValueError(f'{directory}: no images ({", ".join(IMAGE_EXTENSIONS)})')
+    raise BadInput(f'{directory}: no images ({", ".join(IMAGE_EXTENSIONS)})')
   return _unique([Item(_safe_id(p.stem), str(p), p.read_bytes) for p in paths], str(directory))
 
 

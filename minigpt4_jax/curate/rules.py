@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import pathlib
 import re
 from typing import Any, Callable, Sequence
+
+from minigpt4_jax.errors import BadInput
+from minigpt4_jax.inputs import read_json, require_file
 
 # The most frequent English words: an English paragraph has plenty, word salad few.
 STOPWORDS = frozenset(
@@ -167,16 +169,16 @@ def first_matches(texts: Sequence[str], rules: Sequence[Rule]) -> list[str | Non
 
 def parse_rules(items: Any, where: str) -> list[Rule]:
   if not isinstance(items, list):
-    raise ValueError(f'{where}: expected a JSON list of {{"name", "kind", "params"}}')
+    raise BadInput(f'{where}: expected a JSON list of {{"name", "kind", "params"}}')
   rules = []
   for i, item in enumerate(items):
     if not isinstance(item, dict) or not {'name', 'kind'} <= item.keys():
-      raise ValueError(f'{where}: rule {i} needs "name" and "kind": {item!r}')
+      raise BadInput(f'{where}: rule {i} needs "name" and "kind": {item!r}')
     try:
       rule = Rule(item['name'], item['kind'], dict(item.get('params', {})))
       rule.matches('probe')  # unknown params fail here, naming the rule
     except (ValueError, TypeError, KeyError, re.error) as err:
-      raise ValueError(f'{where}: rule {i} ({item["name"]!r}): {err}') from None
+      raise BadInput(f'{where}: rule {i} ({item["name"]!r}): {err}') from None
     rules.append(rule)
   return rules
 
@@ -188,7 +190,7 @@ def load_rules(extra: str | pathlib.Path | None = None,
   if extra is None:
     return rules
   path = pathlib.Path(extra)
-  for rule in parse_rules(json.loads(path.read_text(encoding='utf-8')), str(path)):
+  for rule in parse_rules(read_json(require_file(path, '--rules file')), str(path)):
     names = [r.name for r in rules]
     if rule.name in names:
       rules[names.index(rule.name)] = rule

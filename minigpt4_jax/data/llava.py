@@ -19,6 +19,8 @@ from PIL import Image
 
 from minigpt4_jax.data.sources import Record
 from minigpt4_jax.data.transforms import _warn_bad, decode_rgb, eval_image
+from minigpt4_jax.errors import MissingInput
+from minigpt4_jax.inputs import read_json
 
 class LLaVAJsonSource:
   """grain RandomAccessDataSource over a LLaVA conversation JSON.
@@ -32,8 +34,8 @@ class LLaVAJsonSource:
     self.json_path = pathlib.Path(json_path)
     self.image_dir = pathlib.Path(image_dir)
     if not self.json_path.is_file():
-      raise FileNotFoundError(f'{self.json_path}: missing (expected LLaVA conversation JSON)')
-    items = json.loads(self.json_path.read_text(encoding='utf-8'))
+      raise MissingInput(f'{self.json_path}: missing (expected LLaVA conversation JSON)')
+    items = read_json(self.json_path)
     if not isinstance(items, list) or not items:
       raise ValueError(f'{self.json_path}: expected a non-empty JSON list of samples')
     encoded = []

@@ -27,6 +27,7 @@ from minigpt4_jax.data.llava import DecodeLLaVASample, LLaVAJsonSource
 from minigpt4_jax.data.feature_cache import FeatureCacheSource
 from minigpt4_jax.data.sources import AlignFolderSource, TarShardSource
 from minigpt4_jax.data.transforms import DecodeSample, normalize
+from minigpt4_jax.errors import BadInput
 
 Batch = dict[str, Any]
 
@@ -39,9 +40,9 @@ def _mark_flags_parsed(*_: Any) -> None:
 
 def _required(cfg: ml_collections.ConfigDict, *fields: str) -> None:
   if len(fields) == 1 and not cfg[fields[0]]:
-    raise ValueError(f'data.{fields[0]} is empty (kind={cfg.kind})')
+    raise BadInput(f'data.{fields[0]} is empty (kind={cfg.kind})')
   if any(not cfg[f] for f in fields):
-    raise ValueError(f'data.{" and data.".join(fields)} are required (kind={cfg.kind})')
+    raise BadInput(f'data.{" and data.".join(fields)} are required (kind={cfg.kind})')
 
 
 def _tfds_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
@@ -105,15 +106,19 @@ _KINDS: dict[str, _Kind] = {
 
 def _kind(cfg: ml_collections.ConfigDict) -> _Kind:
   if cfg.kind not in _KINDS:
-    raise ValueError(f'data.kind={cfg.kind!r}; expected one of {sorted(_KINDS)}')
+    raise BadInput(f'data.kind={cfg.kind!r}; expected one of {sorted(_KINDS)}')
   return _KINDS[cfg.kind]
+
+
+def check_fields(cfg: ml_collections.ConfigDict) -> None:
+  """A BadInput unless ``cfg.kind`` is known and the fields it needs are set."""
+  _required(cfg, *_kind(cfg).fields)
 
 
 def make_sources(cfg: ml_collections.ConfigDict) -> list[Any]:
   """The random-access sources the config names; errors name what is missing."""
-  kind = _kind(cfg)
-  _required(cfg, *kind.fields)
-  return kind.sources(cfg)
+  check_fields(cfg)
+  return _kind(cfg).sources(cfg)
 
 
 def _weights(cfg: ml_collections.ConfigDict, num_sources: int) -> np.ndarray:

@@ -24,6 +24,9 @@ import re
 import tarfile
 from typing import Any, Sequence
 
+from minigpt4_jax.errors import BadInput, MissingInput
+from minigpt4_jax.inputs import read_json, require_dir
+
 IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png', 'webp', 'bmp')
 Record = dict[str, Any]
 
@@ -124,16 +127,40 @@ def _caption(raw: bytes, kind: str) -> str:
   return text
 
 
+def existing_shards(patterns: str | Sequence[str]) -> list[str]:
+  """The shard files ``patterns`` name; an error if there are none or some are missing."""
+  shards = expand_shards(patterns)
+  if not shards:
+    raise BadInput(f'no shards in {patterns!r}')
+  missing = [s for s in shards if not os.path.isfile(s)]
+  if missing:
+    raise MissingInput(f'{len(missing)} shard(s) missing, first: {missing[0]}')
+  return shards
+
+
+def align_annotations(directory: pathlib.Path) -> list[dict]:
+  """A cc_sbu_align folder's checked ``filter_cap.json`` annotations."""
+  require_dir(directory, 'cc_sbu_align folder')
+  annotations_file = directory / 'filter_cap.json'
+  if not annotations_file.is_file():
+    raise MissingInput(f'{annotations_file}: missing (expected a cc_sbu_align folder)')
+  annotations = read_json(annotations_file)
+  annotations = annotations.get('annotations') if isinstance(annotations, dict) else None
+  if not isinstance(annotations, list) or not annotations:
+    raise BadInput(f'{annotations_file}: "annotations" is missing or empty')
+  for i, a in enumerate(annotations):
+    if not isinstance(a, dict) or not {'image_id', 'caption'} <= a.keys():
+      raise BadInput(f'{annotations_file}: annotation {i} lacks image_id/caption: {a!r}')
+  if not (directory / 'image').is_dir():
+    raise MissingInput(f'{directory / "image"}: missing (the images of {annotations_file})')
+  return annotations
+
+
 class TarShardSource:
   """grain RandomAccessDataSource over webdataset tar shards."""
 
   def __init__(self, patterns: str | Sequence[str]):
-    self.shards = expand_shards(patterns)
-    if not self.shards:
-      raise ValueError(f'no shards in {patterns!r}')
-    missing = [s for s in self.shards if not os.path.isfile(s)]
-    if missing:
-      raise FileNotFoundError(f'{len(missing)} shard(s) missing, first: {missing[0]}')
+    self.shards = existing_shards(patterns)
     self.samples: list[_Sample] = []
     self.unusable_keys = 0  # keys with text but no image: never samples
     for i, shard in enumerate(self.shards):
@@ -168,16 +195,7 @@ class AlignFolderSource:
 
   def __init__(self, directory: str | pathlib.Path):
     self.directory = pathlib.Path(directory)
-    annotations_file = self.directory / 'filter_cap.json'
-    if not annotations_file.is_file():
-      raise FileNotFoundError(f'{annotations_file}: missing (expected a cc_sbu_align folder)')
-    annotations = json.loads(annotations_file.read_text(encoding='utf-8')).get('annotations')
-    if not isinstance(annotations, list) or not annotations:
-      raise ValueError(f'{annotations_file}: "annotations" is missing or empty')
-    for i, a in enumerate(annotations):
-      if not isinstance(a, dict) or not {'image_id', 'caption'} <= a.keys():
-        raise ValueError(f'{annotations_file}: annotation {i} lacks image_id/caption: {a!r}')
-    self.annotations = annotations
+    self.annotations = align_annotations(self.directory)
 
   def __len__(self) -> int:
     return len(self.annotations)

@@ -23,11 +23,14 @@ import json
 import pathlib
 from typing import Any, Iterator, Mapping
 
+from minigpt4_jax.errors import BadInput
+from minigpt4_jax.inputs import require_file
+
 PathLike = str | pathlib.Path
 
 
-class AnnotationError(ValueError):
-  """An annotation file that does not have the official layout."""
+class AnnotationError(BadInput):
+  """An annotation file that does not have the official layout (a ValueError)."""
 
   def __init__(self, path: PathLike, problem: str, *, record: str | None = None,
                field: str | None = None):
@@ -104,6 +107,7 @@ Record = VQARecord | AOKVQARecord | GQARecord | CaptionRecord | ChairRecord | PO
 # --- Field access that names what is wrong ------------------------------------------------
 
 def load_json(path: PathLike) -> Any:
+  require_file(path, 'annotation file')
   try:
     with open(path, encoding='utf-8') as f:
       return json.load(f)
@@ -115,6 +119,7 @@ def load_json(path: PathLike) -> Any:
 def load_json_lines(path: PathLike) -> list[tuple[str, Any]]:
   """(record label 'line N', object) for each non-empty line."""
   rows = []
+  require_file(path, 'annotation file')
   with open(path, encoding='utf-8') as f:
     for n, line in enumerate(f, 1):
       if not line.strip():

@@ -32,6 +32,7 @@ from minigpt4_jax.convert.convert import Plan, Read, write_plan
 from minigpt4_jax.convert.export import torch_linear, write_torch
 from minigpt4_jax.convert.tables import Layout, Rule, linear_weight, rule
 from minigpt4_jax.convert.torch_io import files_shapes, tensor_shapes, weight_files
+from minigpt4_jax.errors import MissingInput
 from minigpt4_jax.families.base import Family
 from minigpt4_jax.families.registry import register
 from minigpt4_jax.models import configs
@@ -178,8 +179,8 @@ def _vision_prefix(shapes: Shapes, candidates: tuple[str, ...], source: str) -> 
 
 def _llava_hf(src: LLaVASources) -> tuple[ModelConfig, list[Read], pathlib.Path]:
   if not (src.llava / 'config.json').is_file():
-    raise FileNotFoundError(f'{src.llava}/config.json: missing (expected a llava-hf '
-                            f'LlavaForConditionalGeneration directory)')
+    raise MissingInput(f'{src.llava}/config.json: missing (expected a llava-hf '
+                       f'LlavaForConditionalGeneration directory)')
   hf = HFLlavaConfig.from_pretrained(str(src.llava))
   where = f'{src.llava}/config.json'
   if hf.vision_feature_select_strategy != 'default':
@@ -227,8 +228,8 @@ def _pieces(src: LLaVASources) -> tuple[ModelConfig, list[Read], pathlib.Path]:
   if src.llm is None:
     raise ConversionError('--clip needs --llm (the LLaMA/Vicuna directory)')
   if not (src.clip / 'config.json').is_file():
-    raise FileNotFoundError(f'{src.clip}/config.json: missing (expected a transformers CLIP '
-                            f'directory)')
+    raise MissingInput(f'{src.clip}/config.json: missing (expected a transformers CLIP '
+                       f'directory)')
   hf = AutoConfig.from_pretrained(str(src.clip))
   hf_vision = getattr(hf, 'vision_config', hf).to_dict()  # CLIPModel or CLIPVisionModel
   files = tuple(weight_files(src.clip))
@@ -257,7 +258,7 @@ def plan(src: LLaVASources) -> Plan:
   cfg, reads, tokenizer_source = _llava_hf(src) if src.llava is not None else _pieces(src)
   tokenizer_files = tuple(checkpoint.tokenizer_files(tokenizer_source))
   if not tokenizer_files:  # checked before hours of conversion, not after
-    raise FileNotFoundError(f'{tokenizer_source}: no tokenizer files ({", ".join(TOKENIZER_FILES)})')
+    raise MissingInput(f'{tokenizer_source}: no tokenizer files ({", ".join(TOKENIZER_FILES)})')
   return Plan(tuple(reads), cfg, tokenizer_files)
 
 

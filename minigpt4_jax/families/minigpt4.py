@@ -26,6 +26,7 @@ from minigpt4_jax.convert.convert import Plan, Read, write_plan
 from minigpt4_jax.convert.export import torch_linear, write_torch
 from minigpt4_jax.convert.tables import Layout, linear_weight, rule
 from minigpt4_jax.convert.torch_io import files_shapes, tensor_shapes, weight_files
+from minigpt4_jax.errors import MissingInput
 from minigpt4_jax.families.base import Family
 from minigpt4_jax.families.registry import register
 from minigpt4_jax.models import configs
@@ -131,8 +132,8 @@ def _lavis_towers(src: Sources) -> tuple[EvaVitConfig, QFormerConfig | None, lis
 def _hf_config(directory: pathlib.Path) -> Blip2Config:
   """transformers omits defaults from config.json; its config class restores them."""
   if not (directory / 'config.json').is_file():
-    raise FileNotFoundError(f'{directory}/config.json: missing (expected a transformers '
-                            f'Blip2Model directory)')
+    raise MissingInput(f'{directory}/config.json: missing (expected a transformers '
+                       f'Blip2Model directory)')
   return Blip2Config.from_pretrained(str(directory))
 
 
@@ -158,7 +159,7 @@ def plan(src: Sources) -> Plan:
   llm = architecture.llama_from_dir(src.llm)
   tokenizer_files = tuple(checkpoint.tokenizer_files(src.llm))
   if not tokenizer_files:  # checked before hours of conversion, not after
-    raise FileNotFoundError(f'{src.llm}: no tokenizer files ({", ".join(TOKENIZER_FILES)})')
+    raise MissingInput(f'{src.llm}: no tokenizer files ({", ".join(TOKENIZER_FILES)})')
   reads.append(Read(str(src.llm), tuple(weight_files(src.llm)), tables.LLAMA_HF, ('llm/',)))
   cfg = ModelConfig(family=NAME, vision=vision, qformer=qformer, llm=llm,
                     connector='qformer' if qformer is not None else 'patch_group')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from minigpt4_jax.errors import BadInput
 from minigpt4_jax.families.base import Family
 from minigpt4_jax.models.configs import ModelConfig
 
@@ -27,7 +28,7 @@ def get(name: str) -> Family:
   try:
     return _FAMILIES[name]
   except KeyError:
-    raise ValueError(f'unknown model family {name!r}; known: {names()}') from None
+    raise BadInput(f'unknown model family {name!r}; known: {names()}') from None
 
 
 def family_of(cfg: ModelConfig) -> Family:
@@ -46,4 +47,4 @@ def preset(name: str) -> ModelConfig:
   try:
     return table[name]
   except KeyError:
-    raise ValueError(f'unknown architecture preset {name!r}; known: {sorted(table)}') from None
+    raise BadInput(f'unknown architecture preset {name!r}; known: {sorted(table)}') from None

@@ -12,6 +12,7 @@ import json
 import pathlib
 
 from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 
 # A few of LLaVA's brief-description prompts (its LCS-558K set), cycled over the images.
@@ -45,4 +46,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+  parse_no_arguments('python -m minigpt4_jax.tools.llava_demo', __doc__)
   main()

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from minigpt4_jax.bundled import DEMO
+from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 
 DEMO_DIR = DEMO
@@ -69,5 +70,6 @@ def write_demo(out: pathlib.Path = DEMO_DIR) -> None:
 
 
 if __name__ == '__main__':
+  parse_no_arguments('python -m minigpt4_jax.tools.make_demo', __doc__)
   write_demo()
   print(f'wrote {DEMO_DIR}')

@@ -15,6 +15,7 @@ from flax import nnx
 
 from minigpt4_jax import checkpoint
 from minigpt4_jax.bundled import TINY_CHECKPOINT, TINY_LLAVA_CHECKPOINT, TINY_TOKENIZER
+from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.families import preset
 from minigpt4_jax.models import VisionLanguageModel
 
@@ -32,4 +33,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+  parse_no_arguments('python -m minigpt4_jax.tools.tiny_llava_checkpoint', __doc__)
   main()

@@ -15,6 +15,7 @@ import pathlib
 import tarfile
 
 from minigpt4_jax.bundled import TINY_TOKENIZER, demo_paths
+from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.data.sources import expand_braces
 from minigpt4_jax.tokenizer import train_tokenizer
 from minigpt4_jax.text.prompts import ALIGNMENT_INSTRUCTIONS, MINIGPT4_SYSTEM
@@ -53,4 +54,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
+  parse_no_arguments('python -m minigpt4_jax.tools.tiny_tokenizer', __doc__)
   main()

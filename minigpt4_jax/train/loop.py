@@ -30,6 +30,7 @@ from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.train.metrics import MetricsWriter, drop_logged_after
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.preemption import PreemptionWatch
+from minigpt4_jax.train.preflight import check_run_inputs
 from minigpt4_jax.train.step import make_train_step
 from minigpt4_jax.train.trainable import TOWERS, split_trainable, summary, trained_paths
 
@@ -122,13 +123,12 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
 
 
 def resume(run: Run) -> None:
-  """Continues after the workdir's latest checkpoint, if any (same next batch, no
-  step logged twice)."""
-  step = run.checkpoints.latest_step()
-  if not step:
+  """Continues after the workdir's newest intact checkpoint, if any (same next batch, no
+  step logged twice); damaged newer steps are moved aside with a warning."""
+  step, restored = run.checkpoints.restore_newest_intact(
+      workdirs.abstract_like(run.trainable), workdirs.abstract_like(run.opt_state))
+  if restored is None:
     return
-  restored = run.checkpoints.restore(step, workdirs.abstract_like(run.trainable),
-                                     workdirs.abstract_like(run.opt_state))
   run.trainable, run.opt_state = restored['trainable'], restored['opt_state']
   run.data.set_state(restored['data'])
   run.step, run.skipped = step, restored['meta']['skipped_samples']
@@ -204,12 +204,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   Returns the metrics of the last logged step.
   """
   workdir = pathlib.Path(workdir)
+  check_run_inputs(config, workdir)  # one-line errors, before anything is written
+  config = config.copy_and_resolve_references()
+  config.init_from = workdirs.absolute_init_from(config.init_from)
   workdir.mkdir(parents=True, exist_ok=True)
   if jax.process_index() == 0:
-    (workdir / workdirs.RUN_CONFIG).write_text(config.to_json_best_effort(indent=2))
+    workdirs.write_run_config(workdir, config)
   run = setup(config, workdir)
   try:
-    resume(run)  # first: it trims metrics.jsonl past the checkpoint, which the writer appends to
+    resume(run)  # before the writer opens metrics.jsonl, which a resume may rewrite
     writer = MetricsWriter(workdir)
     try:
       return train_steps(run, writer)

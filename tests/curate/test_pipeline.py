@@ -196,7 +196,7 @@ def test_shard_items_read_the_demo_shards():
 
 
 def test_folder_items_errors_name_the_folder(tmp_path):
-  with pytest.raises(FileNotFoundError, match='missing: not a folder'):
+  with pytest.raises(FileNotFoundError, match='missing: no such directory'):
     folder_items(tmp_path / 'missing')
   with pytest.raises(ValueError, match=f'{tmp_path}: no images'):
     folder_items(tmp_path)
