@@ -57,7 +57,7 @@ def print_descriptions(workdir: str, images: tuple[str, ...]) -> None:
   """What the trained model says about a few images (the tiny configs list demo photos)."""
   print(f'{DESCRIBE_PROMPT!r} (greedy, python -m launch.chat --ckpt {workdir} --image ...):')
   for image, answer in describe_images(workdir, images):
-    print(f'  {image.name}: {answer}')
+    print(f'  {image.name}: {answer or "(no text: the model ended its answer at once)"}')
 
 
 if __name__ == '__main__':

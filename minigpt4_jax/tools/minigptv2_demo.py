@@ -16,6 +16,7 @@ from PIL import Image
 
 from minigpt4_jax import grounding
 from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.tools import minigptv2_samples as v2data
 
 # photograph -> (caption with {0}, {1}, ... for its phrases, [(phrase, pixel corners)]),
@@ -59,6 +60,7 @@ def demo_grounding_samples() -> list[dict]:
 
 
 if __name__ == '__main__':
+  parse_no_arguments('python -m minigpt4_jax.tools.minigptv2_demo', __doc__)
   out = pathlib.Path(demo_paths().minigptv2_grounding_json)
   out.parent.mkdir(parents=True, exist_ok=True)
   v2data.write_samples(demo_grounding_samples(), out)

@@ -20,6 +20,7 @@ import pathlib
 import shutil
 
 from minigpt4_jax.bundled import DEMO, demo_paths
+from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.data.demo_questions import DEMO_FACTS, absent_objects, pope_question
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 
@@ -83,5 +84,6 @@ def write_eval_sets(out: pathlib.Path = EVAL_DIR) -> None:
 
 
 if __name__ == '__main__':
+  parse_no_arguments('python -m minigpt4_jax.tools.tiny_eval_sets', __doc__)
   write_eval_sets()
   print(f'wrote {EVAL_DIR}')

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import sys
@@ -40,9 +41,11 @@ def row(path: pathlib.Path) -> str:
 
 
 def main(argv: list[str]) -> None:
+  p = argparse.ArgumentParser(prog='python -m minigpt4_jax.tools.plan.table', description=__doc__)
+  p.add_argument('plans', nargs='+', type=pathlib.Path, help='launch.plan --json files')
   print(HEADER)
-  for path in argv:
-    print(row(pathlib.Path(path)))
+  for path in p.parse_args(argv).plans:
+    print(row(path))
 
 
 if __name__ == '__main__':
