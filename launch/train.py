@@ -49,7 +49,9 @@ def main(argv: list[str]) -> None:
   except Preempted as stopped:
     print(stopped, flush=True)
     sys.exit(exit_code(stopped.signum))
-  if _CONFIG.value.describe_images and jax.process_index() == 0:
+  # Chat runs on one process's devices; in a multi-process run the other processes have
+  # left, so a mesh over every process's devices would wait for them forever.
+  if _CONFIG.value.describe_images and jax.process_count() == 1:
     print_descriptions(_WORKDIR.value, _CONFIG.value.describe_images)
 
 

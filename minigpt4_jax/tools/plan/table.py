@@ -43,8 +43,9 @@ def row(path: pathlib.Path) -> str:
 def main(argv: list[str]) -> None:
   p = argparse.ArgumentParser(prog='python -m minigpt4_jax.tools.plan.table', description=__doc__)
   p.add_argument('plans', nargs='+', type=pathlib.Path, help='launch.plan --json files')
+  plans = p.parse_args(argv).plans
   print(HEADER)
-  for path in p.parse_args(argv).plans:
+  for path in plans:
     print(row(path))
 
 
