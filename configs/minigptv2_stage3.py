@@ -17,14 +17,14 @@ LLaVA's instruct images), flickr30k/.
       --workdir runs/v2_stage3 --config.init_from=ckpt/v2s2
 
 Differences from the original, each a known gap: the original's per-dataset batch
-sizes (2-6) become one batch size; LoRA dropout 0.05 is not applied; the sources
-without a builder here are left out of the mixture (multitask_conversation 50,
+sizes (2-6) become one batch size; the sources without a builder here are left
+out of the mixture (multitask_conversation 50,
 unnatural_instruction 10, refvg 40, flickr CaptionToPhrase 80 and ObjectToPhrase 80,
 coco_caption 10, textcaps 30, aok_vqa 12, gqa 50, ocrvqa 30, of 730 in all).
 """
 
 from minigpt4_jax import families
-from minigpt4_jax.families.minigptv2 import LORA
+from minigpt4_jax.families.minigptv2 import LORA, LORA_DROPOUT
 from minigpt4_jax.train.config import base_config
 
 # (source, ratio in ft.yaml, image folder under ARG)
@@ -43,6 +43,7 @@ def get_config(arg: str = 'data/minigptv2'):
   # A checkpoint converted with --keep-lora brings its adapters; these add them otherwise.
   c.model.lora_rank, c.model.lora_alpha = LORA.rank, LORA.alpha
   c.model.lora_targets = LORA.targets
+  c.model.lora_dropout = LORA_DROPOUT  # the adapters' input, in training
   c.train.trainable = families.get('minigptv2').stage_trainable('stage3')
   c.data.kind = 'llava_mixture'
   c.data.llava_jsons = tuple(f'{arg}/{name}.json' for name, _, _ in MIXTURE)
