@@ -9,7 +9,8 @@ ONE dataset with probability proportional to its ratio (dataloader_utils.py:35-4
 
 ARG is the folder holding one conversation JSON per source (built with
 minigpt4_jax/tools/minigptv2_samples.py) and their images: coco/ (COCO train2014;
-LLaVA's instruct images), flickr30k/.
+LLaVA's instruct images), coco2017/ (A-OKVQA's), flickr30k/, textcaps/ (TextCaps'
+train images), gqa/, ocrvqa/.
 
   python -m launch.convert --family minigptv2 --vision eva_vit_g.pth \
       --llm Llama-2-7b-chat-hf --checkpoint minigptv2_stage2.pth --keep-lora --out ckpt/v2s2
@@ -18,9 +19,8 @@ LLaVA's instruct images), flickr30k/.
 
 Differences from the original, each a known gap: the original's per-dataset batch
 sizes (2-6) become one batch size; the sources without a builder here are left
-out of the mixture (multitask_conversation 50,
-unnatural_instruction 10, refvg 40, flickr CaptionToPhrase 80 and ObjectToPhrase 80,
-coco_caption 10, textcaps 30, aok_vqa 12, gqa 50, ocrvqa 30, of 730 in all).
+out of the mixture (multitask_conversation 50, unnatural_instruction 10, refvg 40,
+flickr CaptionToPhrase 80 and ObjectToPhrase 80: 260 of 730 in all).
 """
 
 from minigpt4_jax import families
@@ -33,7 +33,9 @@ MIXTURE = (
     ('flickr_grounded_caption', 80, 'flickr30k'),
     ('refcoco', 25, 'coco'), ('refcocop', 25, 'coco'), ('refcocog', 25, 'coco'),
     ('invrefcoco', 10, 'coco'), ('invrefcocop', 10, 'coco'), ('invrefcocog', 10, 'coco'),
-    ('coco_vqa', 15, 'coco'), ('ok_vqa', 8, 'coco'),
+    ('coco_vqa', 15, 'coco'), ('ok_vqa', 8, 'coco'), ('aok_vqa', 12, 'coco2017'),
+    ('gqa', 50, 'gqa'), ('ocrvqa', 30, 'ocrvqa'),
+    ('coco_caption', 10, 'coco'), ('textcaps_caption', 30, 'textcaps'),
 )
 
 
