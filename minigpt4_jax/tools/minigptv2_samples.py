@@ -21,6 +21,13 @@ once per sample from ``np.random.default_rng([seed, n])``.
   textcaps_samples    TextCaps_0.1_train.json: [caption] (text_caps.py)
   flickr_grounded_samples  Flickr30k Entities (Sentences/*.txt + Annotations/*.xml):
                       [grounding] -> caption with <p>phrase</p> {box} (flickr.py)
+  flickr_caption_to_object_samples, flickr_phrase_to_object_samples  the authors'
+                      filtered Flickr30k captiontobbox.json / phrasetobbox.json:
+                      [detection] (flickr.py, CaptionToObject / PhraseToObject)
+  refvg_samples       Visual Genome region_descriptions.json + image_data.json:
+                      [refer] on regions under 16384 px^2 (vg_dataset.py)
+  multitask_conversation_samples  the authors' multitask_conversation.json: multi-turn
+                      conversations on COCO train2014 images (multitask_conversation.py)
 
 Questions and answers are cleaned with ``blip_caption`` where the original's
 ``text_processor`` (blip_caption in train_configs/minigptv2_finetune.yaml) cleans them.
@@ -57,7 +64,7 @@ IDENTIFY_POOL = ('[identify] {}', '[identify] what object is in this location {}
                  '[identify] this {} is', '[identify] the object in {} is')
 # coco_vqa_datasets.py:38-41.
 VQA_POOL = ('[vqa] {}', '[vqa] Based on the image, respond to this question with a short answer: {}')
-# caption_datasets.py:89-107 (COCOCaptionDataset) and text_caps.py:33-51, the same 17,
+# caption_datasets.py:90-106 (COCOCaptionDataset) and text_caps.py:34-50, the same 17,
 # each asked as '[caption] {}' (caption_datasets.py:121, text_caps.py:72).
 CAPTION_POOL = ('Briefly describe this image.', 'Provide a concise depiction of this image.',
                 'Present a short description of this image.',
@@ -108,7 +115,7 @@ def refcoco_samples(refs_path: str | pathlib.Path, instances_path: str | pathlib
 
 def _by_frequency(answers: Sequence[str], seed: int, n: int) -> str:
   """One of the annotators' answers, drawn with probability its share of them
-  (coco_vqa_datasets.py:61-71, aok_vqa_datasets.py:63-75)."""
+  (coco_vqa_datasets.py:61-71, aok_vqa_datasets.py:62-72)."""
   counts = collections.Counter(answers)
   distinct = list(counts)
   weights = np.array([counts[a] for a in distinct], np.float64)
@@ -117,7 +124,7 @@ def _by_frequency(answers: Sequence[str], seed: int, n: int) -> str:
 
 
 def _vqa(sample_id: str, image: str, question: str, answer: str, seed: int, n: int) -> Sample:
-  """A [vqa] sample, question and answer cleaned (coco_vqa_datasets.py:57, 86-94)."""
+  """A [vqa] sample, question and answer cleaned (coco_vqa_datasets.py:58, 90)."""
   return conversation(sample_id, image, _pick(VQA_POOL, seed, n).format(blip_caption(question)),
                       blip_caption(answer))
 
@@ -177,7 +184,7 @@ def _caption(sample_id: str, image: str, caption: str, seed: int, n: int) -> Sam
 def coco_caption_samples(karpathy_path: str | pathlib.Path, seed: int = 0) -> list[Sample]:
   """[caption] on COCO: one sample per caption of Karpathy's train split (the
   original keeps the train2014 images of LAVIS's karpathy train file, which is that
-  split: caption_datasets.py:76-80); images by file name."""
+  split: caption_datasets.py:77-80); images by file name."""
   samples = []
   for r in read_karpathy(karpathy_path, '', split='train'):
     for j, caption in enumerate(r.references):
@@ -246,6 +253,96 @@ def flickr_grounded_samples(flickr_dir: str | pathlib.Path, image_ids: Iterable[
                                 _pick(GROUNDING_POOL, seed, n),
                                 grounded_caption(first, width, height, boxes)))
   return samples
+
+
+def flickr_caption_to_object_samples(path: str | pathlib.Path) -> list[Sample]:
+  """[detection] caption -> its phrases with boxes: captiontobbox.json's ``[{image_id,
+  caption, output}]``, both verbatim (flickr.py:68-113, CaptionToObjectDataset)."""
+  samples = []
+  for n, row in enumerate(_rows(path)):
+    label = f'#{n}'
+    image_id = str(get(row, 'image_id', (int, str), path, label))
+    samples.append(conversation(f'caption_to_object-{n}', f'flickr30k-images/{image_id}.jpg',
+                                f"[detection] {get(row, 'caption', str, path, label)}",
+                                get(row, 'output', str, path, label)))
+  return samples
+
+
+def flickr_phrase_to_object_samples(path: str | pathlib.Path) -> list[Sample]:
+  """[detection] phrase -> ``<p>phrase</p> {box}``: phrasetobbox.json's ``[{image_id,
+  phrase, bbox}]``, ``bbox`` already box text (flickr.py:117-159, PhraseToObjectDataset)."""
+  samples = []
+  for n, row in enumerate(_rows(path)):
+    label = f'#{n}'
+    image_id = str(get(row, 'image_id', (int, str), path, label))
+    phrase = get(row, 'phrase', str, path, label)
+    samples.append(conversation(f'phrase_to_object-{n}', f'flickr30k-images/{image_id}.jpg',
+                                f'[detection] {phrase}',
+                                f"<p>{phrase}</p> {get(row, 'bbox', str, path, label)}"))
+  return samples
+
+
+VG_MAX_AREA = 16384  # vg_dataset.py:31-32: only regions smaller than this (px^2), as OFA
+
+
+def refvg_samples(regions_path: str | pathlib.Path, images_path: str | pathlib.Path,
+                  seed: int = 0) -> list[Sample]:
+  """[refer] on Visual Genome regions (vg_dataset.py): region_descriptions.json's
+  ``[{id, regions: [{x, y, width, height, phrase, ...}]}]``, each region smaller than
+  ``VG_MAX_AREA`` one sample; image_data.json gives each image's size and its folder
+  (the url's last two parts, ``VG_100K/1.jpg``; the original opens the image for its size)."""
+  images = {}
+  for n, image in enumerate(_rows(images_path)):
+    label = f'#{n}'
+    image_id = get(image, 'image_id', int, images_path, label)
+    images[image_id] = ('/'.join(get(image, 'url', str, images_path, label).split('/')[-2:]),
+                        get(image, 'width', int, images_path, label),
+                        get(image, 'height', int, images_path, label))
+  samples = []
+  for n, entry in enumerate(_rows(regions_path)):
+    for j, region in enumerate(get(entry, 'regions', list, regions_path, f'#{n}')):
+      label = f'#{n} region {j}'
+      xywh = [get(region, k, (int, float), regions_path, label) for k in ('x', 'y', 'width', 'height')]
+      if xywh[2] * xywh[3] >= VG_MAX_AREA:
+        continue
+      image_id = get(region, 'image_id', int, regions_path, label)
+      if image_id not in images:
+        raise AnnotationError(regions_path, f'image {image_id} is not in {images_path}',
+                              record=label, field='image_id')
+      image, width, height = images[image_id]
+      box = grounding.box_text(grounding.box_from_xywh(xywh, width, height))
+      sentence = blip_caption(get(region, 'phrase', str, regions_path, label))
+      samples.append(conversation(f'refvg-{image_id}-{j}', image,
+                                  _pick(REFER_POOL, seed, len(samples)).format(sentence), box))
+  return samples
+
+
+def multitask_conversation_samples(path: str | pathlib.Path) -> list[Sample]:
+  """The authors' multi-task conversations (``[{id, conversations: [{from, value}]}]``
+  on ``COCO_train2014_{id}.jpg``), turns as given; the first question loses its
+  ``<image>`` and newlines as the original strips them (multitask_conversation.py:51)."""
+  samples = []
+  for n, row in enumerate(_rows(path)):
+    label = f'#{n}'
+    image_id = str(get(row, 'id', (int, str), path, label))
+    turns = get(row, 'conversations', list, path, label)
+    if len(turns) < 2 or len(turns) % 2:
+      raise AnnotationError(path, f'{len(turns)} turns; expected question, answer pairs',
+                            record=label, field='conversations')
+    first = get(turns[0], 'value', str, path, label).replace('<image>', '').replace('\n', '')
+    rest = [{'from': get(t, 'from', str, path, label), 'value': get(t, 'value', str, path, label)}
+            for t in turns[1:]]
+    samples.append({'id': f'multitask-{image_id}-{n}', 'image': f'COCO_train2014_{image_id}.jpg',
+                    'conversations': [{'from': 'human', 'value': '<image>\n' + first.strip()},
+                                      *rest]})
+  return samples
+
+
+def _rows(path: str | pathlib.Path) -> list:
+  rows = load_json(path)
+  if not isinstance(rows, list):
+    raise AnnotationError(path, 'expected a JSON list')
+  return rows
 
 
 def write_samples(samples: Sequence[Sample], path: str | pathlib.Path) -> pathlib.Path:

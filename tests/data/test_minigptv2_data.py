@@ -119,6 +119,59 @@ def test_caption_samples(tmp_path):
   assert len(v2data.CAPTION_POOL) == 17
 
 
+def test_flickr_detection_samples(tmp_path):
+  captions = official.write_json(tmp_path / 'captiontobbox.json', [
+      {'image_id': '1000092795', 'caption': 'Two young guys are outside.',
+       'output': '<p>two young guys</p> {<10><20><30><40>}<delim>{<50><20><70><40>}'}])
+  [caption] = v2data.flickr_caption_to_object_samples(captions)
+  assert caption['image'] == 'flickr30k-images/1000092795.jpg'  # as the grounded captions'
+  assert _qa(caption) == ('[detection] Two young guys are outside.',
+                          '<p>two young guys</p> {<10><20><30><40>}<delim>{<50><20><70><40>}')
+  phrases = official.write_json(tmp_path / 'phrasetobbox.json', [
+      {'image_id': 42, 'phrase': 'a red hat', 'bbox': '{<1><2><3><4>}'}])
+  [phrase] = v2data.flickr_phrase_to_object_samples(phrases)
+  assert phrase['image'] == 'flickr30k-images/42.jpg'
+  assert _qa(phrase) == ('[detection] a red hat', '<p>a red hat</p> {<1><2><3><4>}')
+
+
+def test_refvg_samples_keep_small_regions(tmp_path):
+  regions = official.write_json(tmp_path / 'region_descriptions.json', [{'id': 1, 'regions': [
+      {'region_id': 11, 'image_id': 1, 'x': 421, 'y': 57, 'width': 82, 'height': 139,
+       'phrase': 'Shade is along the street.'},
+      {'region_id': 12, 'image_id': 1, 'x': 0, 'y': 0, 'width': 128, 'height': 128,
+       'phrase': 'too big: 16384 px'}]}])
+  images = official.write_json(tmp_path / 'image_data.json', [
+      {'image_id': 1, 'url': 'https://cs.stanford.edu/people/rak248/VG_100K_2/1.jpg',
+       'width': 800, 'height': 600, 'coco_id': None, 'flickr_id': None}])
+  [sample] = v2data.refvg_samples(regions, images, seed=0)
+  assert sample['image'] == 'VG_100K_2/1.jpg'
+  # (421, 57, 82, 139) on 800 x 600: 52.6 -> 52, 9.5 -> 9, 503 / 8 = 62.9 -> 62, 196 / 6 -> 32.
+  question, answer = _qa(sample)
+  assert answer == '{<52><9><62><32>}'
+  assert question in [p.format('shade is along the street') for p in v2data.REFER_POOL]
+  orphan = official.write_json(tmp_path / 'no_images.json', [])
+  with pytest.raises(ValueError, match=r"region 0: field 'image_id': image 1 is not in"):
+    v2data.refvg_samples(regions, orphan)
+
+
+def test_multitask_conversation_samples(tmp_path):
+  path = official.write_json(tmp_path / 'multitask_conversation.json', [{
+      'id': '000000033471', 'conversations': [
+          {'from': 'human', 'value': '<image>\nWhat are the colors of the bus?'},
+          {'from': 'gpt', 'value': 'White and red.'},
+          {'from': 'human', 'value': '[refer] the bus'},
+          {'from': 'gpt', 'value': '{<10><20><90><80>}'}]}])
+  [sample] = v2data.multitask_conversation_samples(path)
+  assert sample['image'] == 'COCO_train2014_000000033471.jpg'
+  assert [t['value'] for t in sample['conversations']] == [
+      '<image>\nWhat are the colors of the bus?', 'White and red.', '[refer] the bus',
+      '{<10><20><90><80>}']
+  odd = official.write_json(tmp_path / 'odd.json', [{'id': '1', 'conversations': [
+      {'from': 'human', 'value': 'q'}]}])
+  with pytest.raises(ValueError, match='1 turns; expected question, answer pairs'):
+    v2data.multitask_conversation_samples(odd)
+
+
 FLICKR_XML = """<annotation><filename>42.jpg</filename>
 <size><width>500</width><height>333</height><depth>3</depth></size>
 <object><name>18</name><bndbox><xmin>10</xmin><ymin>20</ymin><xmax>110</xmax><ymax>220</ymax></bndbox></object>
