@@ -9,7 +9,8 @@ ONE dataset with probability proportional to its ratio (dataloader_utils.py:35-4
 
 ARG is the folder holding one conversation JSON per source (built with
 minigpt4_jax/tools/minigptv2_samples.py) and their images: coco/ (COCO train2014;
-LLaVA's instruct images), flickr30k/.
+LLaVA's instruct images), coco2017/ (A-OKVQA's), flickr30k/, textcaps/ (TextCaps'
+train images), gqa/, ocrvqa/, visual_genome/ (VG_100K/ and VG_100K_2/).
 
   python -m launch.convert --family minigptv2 --vision eva_vit_g.pth \
       --llm Llama-2-7b-chat-hf --checkpoint minigptv2_stage2.pth --keep-lora --out ckpt/v2s2
@@ -17,23 +18,26 @@ LLaVA's instruct images), flickr30k/.
       --workdir runs/v2_stage3 --config.init_from=ckpt/v2s2
 
 Differences from the original, each a known gap: the original's per-dataset batch
-sizes (2-6) become one batch size; LoRA dropout 0.05 is not applied; the sources
-without a builder here are left out of the mixture (multitask_conversation 50,
-unnatural_instruction 10, refvg 40, flickr CaptionToPhrase 80 and ObjectToPhrase 80,
-coco_caption 10, textcaps 30, aok_vqa 12, gqa 50, ocrvqa 30, of 730 in all).
+sizes (2-6) become one batch size; unnatural_instruction (text only, ratio 10 of
+730) is left out: the original asks it as '[INST] {} [/INST]', one space (no image
+part, so no trailing space), where the minigptv2 training template puts two.
 """
 
 from minigpt4_jax import families
-from minigpt4_jax.families.minigptv2 import LORA
+from minigpt4_jax.families.minigptv2 import LORA, LORA_DROPOUT
 from minigpt4_jax.train.config import base_config
 
 # (source, ratio in ft.yaml, image folder under ARG)
 MIXTURE = (
     ('llava_detail', 20, 'coco'), ('llava_reason', 80, 'coco'), ('llava_conversation', 30, 'coco'),
-    ('flickr_grounded_caption', 80, 'flickr30k'),
+    ('multitask_conversation', 50, 'coco'), ('refvg', 40, 'visual_genome'),
+    ('flickr_grounded_caption', 80, 'flickr30k'), ('flickr_CaptionToPhrase', 80, 'flickr30k'),
+    ('flickr_ObjectToPhrase', 80, 'flickr30k'),
     ('refcoco', 25, 'coco'), ('refcocop', 25, 'coco'), ('refcocog', 25, 'coco'),
     ('invrefcoco', 10, 'coco'), ('invrefcocop', 10, 'coco'), ('invrefcocog', 10, 'coco'),
-    ('coco_vqa', 15, 'coco'), ('ok_vqa', 8, 'coco'),
+    ('coco_vqa', 15, 'coco'), ('ok_vqa', 8, 'coco'), ('aok_vqa', 12, 'coco2017'),
+    ('gqa', 50, 'gqa'), ('ocrvqa', 30, 'ocrvqa'),
+    ('coco_caption', 10, 'coco'), ('textcaps_caption', 30, 'textcaps'),
 )
 
 
@@ -43,6 +47,7 @@ def get_config(arg: str = 'data/minigptv2'):
   # A checkpoint converted with --keep-lora brings its adapters; these add them otherwise.
   c.model.lora_rank, c.model.lora_alpha = LORA.rank, LORA.alpha
   c.model.lora_targets = LORA.targets
+  c.model.lora_dropout = LORA_DROPOUT  # the adapters' input, in training
   c.train.trainable = families.get('minigptv2').stage_trainable('stage3')
   c.data.kind = 'llava_mixture'
   c.data.llava_jsons = tuple(f'{arg}/{name}.json' for name, _, _ in MIXTURE)

@@ -6,6 +6,11 @@
 Serves POST /v1/chat/completions (streaming too), GET /v1/models and GET /health.
 Binds to 127.0.0.1 unless --host says otherwise. With --api-key-env, requests must
 carry "Authorization: Bearer $VAR". Prints the address once ready; Ctrl-C stops it.
+
+MiniGPT-v2: --task refer|grounding|detection|identify|vqa|caption puts that task
+identifier before each question of a request; a request's own "task" field (the
+openai client's extra_body={"task": "grounding"}; "" for none) overrides it. Replies
+carry the boxes their text names in message.boxes (pixels of the request's image too).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import pathlib
 import sys
 
+from minigpt4_jax.errors import BadInput
+from minigpt4_jax.families import minigptv2
 from minigpt4_jax.loading import load
 from minigpt4_jax.models.quantize import QUANTIZE_CHOICES, quantized
 from minigpt4_jax.serve.images import DEFAULT_MAX_IMAGE_BYTES
@@ -42,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                  help='allow file:// image URLs inside this folder')
   p.add_argument('--max-image-bytes', type=int, default=DEFAULT_MAX_IMAGE_BYTES)
   p.add_argument('--model-name', help='the id /v1/models reports (default: the folder name)')
+  p.add_argument('--task', choices=minigptv2.TASKS,
+                 help="MiniGPT-v2: the task identifier put before each question (a request's "
+                      '"task" field overrides it)')
   return p
 
 
@@ -58,7 +68,7 @@ def options(p: argparse.ArgumentParser, args: argparse.Namespace) -> ServeOption
     p.error('--slots must be >= 1')
   return ServeOptions(model_name=args.model_name or args.ckpt.resolve().name, api_key=api_key,
                       allowed_image_dir=args.allowed_image_dir,
-                      max_image_bytes=args.max_image_bytes)
+                      max_image_bytes=args.max_image_bytes, task=args.task)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,8 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     p.error(f'--ckpt {args.ckpt}: {err}')
   model = quantized(loaded.model, args.quantize)
   template = get_template(args.template) if args.template else loaded.template
-  service = make_service(model, loaded.tokenizer, template,
-                         slots=args.slots, context=args.max_length, options=serve_options)
+  try:
+    service = make_service(model, loaded.tokenizer, template,
+                           slots=args.slots, context=args.max_length, options=serve_options)
+  except BadInput as err:
+    p.error(f'--task: {err}')
   server = Server(service, args.host, args.port).start()
   print(f'serving {serve_options.model_name} on {server.url}', flush=True)
   try:

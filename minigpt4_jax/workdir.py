@@ -211,6 +211,7 @@ def upgraded(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   model.setdefault('connector', 'patch_group' if model.get('no_qformer', False) else '')
   for old in ('train_qformer', 'train_llm', 'no_qformer'):
     model.pop(old, None)
-  for name, default in (('lora_rank', 0), ('lora_alpha', 256.0), ('lora_targets', ())):
+  for name, default in (('lora_rank', 0), ('lora_alpha', 256.0), ('lora_targets', ()),
+                        ('lora_dropout', 0.0)):
     model.setdefault(name, default)
   return ml_collections.ConfigDict(raw)

@@ -35,6 +35,11 @@ class Family:
     export_trained: (checkpoint or workdir, out path) -> writes the family's own file,
       where that holds more than the projector (MiniGPT-v2's LoRA adapters); used
       instead of ``export_projector``.
+    tasks: the task identifiers its questions can start with (MiniGPT-v2's [refer],
+      [grounding], ...), whose answers hold boxes as text (``minigpt4_jax.grounding``);
+      () for a family without them.
+    task_prompt: (task or None, question) -> the question as the model is asked it
+      with that task's identifier (None: unchanged); set where ``tasks`` is.
   """
 
   name: str
@@ -48,11 +53,15 @@ class Family:
   convert: Callable[..., ModelConfig] | None = None
   export_projector: Callable[[Mapping[str, Any], Any], None] | None = None
   export_trained: Callable[[Any, Any], None] | None = None
+  tasks: tuple[str, ...] = ()
+  task_prompt: Callable[[str | None, str], str] | None = None
 
   def __post_init__(self):
     for name, cfg in self.presets.items():
       if cfg.family != self.name:
         raise ValueError(f'family {self.name!r}: preset {name!r} has family {cfg.family!r}')
+    if bool(self.tasks) != (self.task_prompt is not None):
+      raise ValueError(f'family {self.name!r}: tasks and task_prompt go together')
 
   def stage_trainable(self, stage: str) -> tuple[str, ...]:
     try:

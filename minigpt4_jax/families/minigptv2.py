@@ -47,6 +47,8 @@ IMAGE_SIZE = 448
 # peft LoraConfig(r=64, lora_alpha=16, lora_dropout=0.05, target_modules=[q_proj, v_proj]).
 LORA = LoraConfig(rank=64, alpha=16.0, targets=('q_proj', 'v_proj'))
 TINY_LORA = LoraConfig(rank=8, alpha=2.0, targets=LORA.targets)  # the same scale, 0.25
+# Its lora_dropout, a training setting (model.lora_dropout), not part of the architecture.
+LORA_DROPOUT = 0.05
 
 
 def _config(vision: EvaVitConfig, llm: configs.LlamaConfig, lora: LoraConfig | None) -> ModelConfig:
@@ -260,4 +262,4 @@ FAMILY = register(Family(
     name=NAME, title='MiniGPT-v2', presets=PRESETS, chat_template=chat_template,
     image_transform='resize', trainable=TRAINABLE, chat_defaults=CHAT_DEFAULTS,
     add_convert_arguments=add_convert_arguments, convert=convert,
-    export_trained=export_trained))
+    export_trained=export_trained, tasks=TASKS, task_prompt=task_prompt))

@@ -6,6 +6,14 @@ holds the *same* kernel Variable, so the frozen weights keep their paths (and
 checkpoint groups) and only ``lora_a`` / ``lora_b`` are new; trainable patterns such
 as ``'.*lora_.*'`` pick those by name. ``lora_b`` starts at zero, so the adapted
 model starts equal to the base one.
+
+Dropout (peft's ``lora_dropout``; MiniGPT-v2 trains with 0.05) is applied to the
+adapter's input only, ``B(A(dropout(x)))``, the base path never (huggingface/peft
+v0.2.0 ``tuners/lora.py``, ``Linear.forward``). It is off unless a training step
+switches it on, with ``with_dropout``, on the model it merges for its loss, so
+chat, serving and evaluation never draw a mask. Each row of the batch has its own
+key, folded with the adapter's index: the masks do not depend on how the batch is
+split into micro-batches or over devices.
 """
 
 from __future__ import annotations
@@ -39,6 +47,9 @@ class LoRALinear(nnx.Module):
     self.lora_a = nnx.Param(init_a(rngs.params(), (in_features, rank), jnp.float32))
     init_b = layers.annotated(nnx.initializers.zeros_init(), (None, None))
     self.lora_b = nnx.Param(init_b(rngs.params(), (rank, out_features), jnp.float32))
+    # Set by ``with_dropout`` in a training step only (eval mode otherwise).
+    self.dropout_rate = 0.0
+    self.dropout_keys = nnx.data(None)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     dtype = self.dtype or x.dtype
@@ -46,8 +57,41 @@ class LoRALinear(nnx.Module):
     y = x @ self.kernel[...].astype(dtype)
     if self.bias is not None:
       y = y + self.bias[...].astype(dtype)
-    delta = (x.astype(jnp.float32) @ self.lora_a[...]) @ self.lora_b[...]
+    lora_in = x.astype(jnp.float32)
+    if self.dropout_keys is not None:
+      lora_in = lora_in * dropout_scale(self.dropout_keys[...], self.dropout_rate,
+                                        lora_in.shape[1:])
+    delta = (lora_in @ self.lora_a[...]) @ self.lora_b[...]
     return y + (self.scale * delta).astype(dtype)
+
+
+class DropoutKeys(nnx.Variable):
+  """One PRNG key per batch row for an adapter's dropout: set on the model a training
+  step merges for its loss, never part of the parameters or of a checkpoint."""
+
+
+def dropout_scale(row_keys: jax.Array, rate: float, row_shape: tuple[int, ...]) -> jax.Array:
+  """Inverted dropout as a factor: float32[B, *row_shape], 1 / (1 - rate) where kept
+  (probability 1 - rate) and 0 where dropped, as torch's ``nn.Dropout`` in training;
+  row b's from ``row_keys[b]``."""
+  keep = jax.vmap(lambda key: jax.random.bernoulli(key, 1.0 - rate, row_shape))(row_keys)
+  return keep.astype(jnp.float32) / (1.0 - rate)
+
+
+def lora_layers(model: nnx.Module) -> list[LoRALinear]:
+  """The adapted linears of ``model``, in a fixed (graph) order."""
+  return [node for _, node in nnx.iter_graph(model) if isinstance(node, LoRALinear)]
+
+
+def with_dropout(model: nnx.Module, rate: float, row_keys: jax.Array) -> None:
+  """Switches dropout on in every adapter of ``model`` (in place) for one forward:
+  adapter i's row b draws from ``fold_in(row_keys[b], i)``, so q_proj and v_proj of a
+  block get different masks, as peft's separate ``nn.Dropout`` modules do."""
+  if not 0.0 <= rate < 1.0:
+    raise ValueError(f'LoRA dropout rate {rate} is not in [0, 1)')
+  for index, layer in enumerate(lora_layers(model)):
+    layer.dropout_rate = rate
+    layer.dropout_keys = DropoutKeys(jax.vmap(jax.random.fold_in, (0, None))(row_keys, index))
 
 
 def apply_lora(llm: nnx.Module, cfg: LoraConfig, *, rngs: nnx.Rngs) -> None:

@@ -1,5 +1,6 @@
 """One reply's tokens -> its text: the template's cleanup (``text.templates.postprocess``,
-as ``Chat`` records answers), the request's own ``stop`` strings, and streamed pieces.
+as ``Chat`` records answers), the request's own ``stop`` strings, and streamed pieces;
+for a grounding family, the boxes the text names (``serve.boxes``).
 
 The template's stop strings end decoding on the device (``StopTables``); a request's
 ``stop`` strings are matched here, on the decoded text, and the server cancels the
@@ -8,15 +9,21 @@ request when one appears (OpenAI: the stop string itself is not returned).
 
 from __future__ import annotations
 
+from typing import Any
+
 from minigpt4_jax.generate.text_stream import TextStream
+from minigpt4_jax.serve.boxes import boxes_field
 from minigpt4_jax.text.templates import cut_at_stop, postprocess
 
 
 class Answer:
+  """``grounded``: the reply carries ``boxes`` (relative to ``image_size``, (W, H))."""
 
-  def __init__(self, tokenizer, template_stops: tuple[str, ...], request_stops: tuple[str, ...]):
+  def __init__(self, tokenizer, template_stops: tuple[str, ...], request_stops: tuple[str, ...],
+               *, grounded: bool = False, image_size: tuple[int, int] | None = None):
     self.tokenizer = tokenizer
     self.template_stops, self.request_stops = template_stops, request_stops
+    self.grounded, self.image_size = grounded, image_size
     self.tokens: list[int] = []
     self.stopped = False  # a request stop string appeared
     self.stream = TextStream(template_stops + request_stops)
@@ -45,3 +52,7 @@ class Answer:
   def finish(self) -> str:
     """The streamed reply's last piece (the pieces join to ``text()``)."""
     return self.stream.finish(self.text())
+
+  def extras(self) -> dict[str, Any]:
+    """Message fields beside ``content``: ``boxes`` for a grounding family, else none."""
+    return {'boxes': boxes_field(self.text(), self.image_size)} if self.grounded else {}

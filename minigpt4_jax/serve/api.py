@@ -7,6 +7,12 @@ the reply is a ``chat.completion`` object, or with ``stream`` a sequence of
 (``n`` > 1, tools, logprobs...) are a 400 naming the field, as is any field OpenAI
 does not know ("Unrecognized request argument supplied"), so a client never gets
 silently different behaviour.
+
+One field is this server's own: ``task``, a task identifier of families that have
+them (MiniGPT-v2: "refer", "grounding", ...; "" for none), overriding the server's
+``--task`` for one request; the ``openai`` client sends it with
+``extra_body={"task": "refer"}``. Replies of such a family carry the boxes their
+text names in a ``boxes`` list beside ``content`` (``serve.boxes``).
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ UNSUPPORTED_FIELDS = frozenset({'tools', 'tool_choice', 'functions', 'function_c
                                 'web_search_options', 'verbosity'})
 SUPPORTED_FIELDS = frozenset({'messages', 'max_tokens', 'max_completion_tokens', 'temperature',
                               'top_p', 'stop', 'seed', 'stream', 'stream_options'})
-KNOWN_FIELDS = IGNORED_FIELDS | set(DEFAULT_ONLY) | UNSUPPORTED_FIELDS | SUPPORTED_FIELDS
+EXTENSION_FIELDS = frozenset({'task'})  # not OpenAI's: sent through the client's extra_body
+KNOWN_FIELDS = (IGNORED_FIELDS | set(DEFAULT_ONLY) | UNSUPPORTED_FIELDS | SUPPORTED_FIELDS
+                | EXTENSION_FIELDS)
 MAX_STOP_STRINGS = 4  # OpenAI's limit
 ROLES = ('system', 'developer', 'user', 'assistant')
 
@@ -60,7 +68,7 @@ class Message:
 @dataclasses.dataclass(frozen=True)
 class ChatRequest:
   """A validated request. ``temperature`` 0 means greedy decoding; ``max_tokens`` None
-  means as many as the context allows."""
+  means as many as the context allows; ``task`` None means the server's task, '' none."""
 
   messages: tuple[Message, ...]
   max_tokens: int | None = None
@@ -71,6 +79,7 @@ class ChatRequest:
   stream: bool = False
   include_usage: bool = False
   model: str | None = None
+  task: str | None = None
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -171,6 +180,9 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     raise ApiError(400, 'stream must be a boolean and stream_options an object', param='stream')
   if options and not stream:
     raise ApiError(400, 'stream_options is only allowed with stream=true', param='stream_options')
+  task = body.get('task')
+  if task is not None and not isinstance(task, str):
+    raise ApiError(400, 'task must be a string (a task identifier, or "" for none)', param='task')
   return ChatRequest(
       messages=_messages(body['messages']),
       max_tokens=max_tokens,
@@ -181,6 +193,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
       stream=stream,
       include_usage=bool(options.get('include_usage', False)),
       model=body.get('model') if isinstance(body.get('model'), str) else None,
+      task=task,
   )
 
 
@@ -194,10 +207,11 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
 
 
 def completion(cid: str, model: str, text: str, finish_reason: str, prompt_tokens: int,
-               completion_tokens: int) -> dict[str, Any]:
-  """The ``chat.completion`` reply."""
+               completion_tokens: int, extras: dict[str, Any] | None = None) -> dict[str, Any]:
+  """The ``chat.completion`` reply; ``extras``: more fields of its message (``boxes``)."""
+  message = {'role': 'assistant', 'content': text, **(extras or {})}
   return {'id': cid, 'object': 'chat.completion', 'created': int(time.time()), 'model': model,
-          'choices': [{'index': 0, 'message': {'role': 'assistant', 'content': text},
+          'choices': [{'index': 0, 'message': message,
                        'logprobs': None, 'finish_reason': finish_reason}],
           'usage': usage(prompt_tokens, completion_tokens)}
 

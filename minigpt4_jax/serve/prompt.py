@@ -4,13 +4,15 @@ Multi-turn histories render through ``text.templates.Conversation``, the same
 history ``Chat`` keeps, so a request with earlier turns gets the prompt that a
 ``Chat`` session reaching the same point would build. MiniGPT-4 holds one image per
 conversation, opening the first human message (``Chat.upload_img``); an image
-anywhere else is an error.
+anywhere else is an error. A request's task (MiniGPT-v2's [refer], ...) is put before
+every question, as ``launch.chat --task`` asks each one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from minigpt4_jax.families.base import Family
 from minigpt4_jax.serve.api import ApiError, Message
 from minigpt4_jax.text.templates import Conversation, Template
 
@@ -39,6 +41,30 @@ def _check_turns(turns: tuple[Message, ...], offset: int) -> None:
                      'conversation, in the first user message', param=f'messages[{offset + i}]')
   if not turns or turns[-1].role != 'user':
     raise ApiError(400, 'the last message must be a user message', param='messages')
+
+
+def task_of(requested: str | None, default: str | None, family: Family) -> str | None:
+  """A request's task: its own (``''``: none) or else the server's, or a 400."""
+  task = default if requested is None else (requested or None)
+  if task is None or task in family.tasks:
+    return task
+  if not family.tasks:
+    raise ApiError(400, f'task {task!r}: {family.title} models take no task identifiers',
+                   param='task')
+  raise ApiError(400, f'unknown task {task!r}; known: {", ".join(family.tasks)} ("" for none)',
+                 param='task')
+
+
+def with_task(messages: tuple[Message, ...], task: str | None,
+              family: Family) -> tuple[Message, ...]:
+  """Each user message asked as ``task``'s question; one that already starts with an
+  identifier of the family's (``[refer] ...``) keeps its own."""
+  if task is None:
+    return messages
+  own = tuple(f'[{name}]' for name in family.tasks)
+  return tuple(dataclasses.replace(m, text=family.task_prompt(task, m.text))
+               if m.role == 'user' and not m.text.lstrip().startswith(own) else m
+               for m in messages)
 
 
 def render(messages: tuple[Message, ...], template: Template) -> tuple[str, str | None]:

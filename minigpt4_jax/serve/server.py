@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, Mapping
 
+from minigpt4_jax.errors import BadInput
 from minigpt4_jax.families import family_of
 from minigpt4_jax.generate.chat import preprocess
 from minigpt4_jax.generate.config import GenerationConfig
@@ -31,7 +32,7 @@ from minigpt4_jax.serve.answer import Answer
 from minigpt4_jax.serve.api import ApiError, ChatRequest
 from minigpt4_jax.serve.engine import Engine, Request
 from minigpt4_jax.serve.images import DEFAULT_MAX_IMAGE_BYTES, image_from_url
-from minigpt4_jax.serve.prompt import completion_budget, render
+from minigpt4_jax.serve.prompt import completion_budget, render, task_of, with_task
 from minigpt4_jax.text.templates import Template, without_marker
 from minigpt4_jax.text.tokens import tokenize_with_image
 
@@ -56,7 +57,8 @@ class ServeOptions:
   """What the server accepts. api_key: required bearer key (None: open);
   allowed_image_dir: the folder ``file://`` image URLs may name (None: off);
   decoding_defaults: ``GenerationConfig`` fields OpenAI's request cannot set (None:
-  the family's chat defaults, as ``launch.chat`` uses them)."""
+  the family's chat defaults, as ``launch.chat`` uses them); task: the task identifier
+  put before each question of a request that names none (``Family.tasks``; None: none)."""
 
   model_name: str = 'minigpt4_jax'
   api_key: str | None = None
@@ -64,6 +66,7 @@ class ServeOptions:
   max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
   default_max_tokens: int = DEFAULT_MAX_TOKENS
   decoding_defaults: Mapping[str, Any] | None = None
+  task: str | None = None
 
 
 class Service:
@@ -74,18 +77,23 @@ class Service:
     self.num_image_tokens = model.cfg.num_image_tokens
     self.image_size = model.cfg.vision.image_size
     family = family_of(model.cfg)
+    if options.task is not None and options.task not in family.tasks:
+      known = ', '.join(family.tasks) or 'none'
+      raise BadInput(f'{options.task!r} is not a {family.title} task identifier (those: {known})')
+    self.family = family
     self.image_transform = family.image_transform
     self.decoding_defaults = (family.chat_defaults if options.decoding_defaults is None
                               else options.decoding_defaults)
 
   def prepare(self, chat: ChatRequest) -> tuple[Request, Answer]:
     """A validated request -> the engine's request and the reply's text assembler."""
-    text, image_url = render(chat.messages, self.template)
-    pixels = None
+    task = task_of(chat.task, self.options.task, self.family)
+    text, image_url = render(with_task(chat.messages, task, self.family), self.template)
+    pixels, image_size = None, None
     if image_url is not None:
       image = image_from_url(image_url, allowed_dir=self.options.allowed_image_dir,
                              max_bytes=self.options.max_image_bytes, where='image_url')
-      pixels = preprocess(image, self.image_size, self.image_transform)
+      pixels, image_size = preprocess(image, self.image_size, self.image_transform), image.size
     if image_url is None:  # placeholders without an image would splice zeros
       text = without_marker(text)
     # As Chat tokenizes (the template's rule for special-token text).
@@ -96,7 +104,8 @@ class Service:
     config = generation_config(chat, max_new, self.decoding_defaults)
     seed = secrets.randbelow(2**31) if chat.seed is None else chat.seed % 2**31
     return (Request(ids, pixels, config, seed),
-            Answer(self.tokenizer, self.template.stop_strings, chat.stop))
+            Answer(self.tokenizer, self.template.stop_strings, chat.stop,
+                   grounded=bool(self.family.tasks), image_size=image_size))
 
   def health(self) -> dict[str, Any]:
     return {'status': 'ok', 'slots': self.engine.slots, 'busy': self.engine.busy_slots(),
@@ -191,7 +200,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
       raise ApiError(500, request.error, kind='server_error')
     self._json(200, api.completion(api.completion_id(), self.service.options.model_name,
                                    answer.text(), _finish_reason(request, answer),
-                                   len(request.ids), len(answer.tokens)))
+                                   len(request.ids), len(answer.tokens), answer.extras()))
 
   def _stream(self, chat: ChatRequest, request: Request, answer: Answer) -> None:
     cid, model, created = api.completion_id(), self.service.options.model_name, int(time.time())
@@ -209,7 +218,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
           self._event(api.chunk(cid, model, {'content': piece}, created=created))
       if piece := answer.finish():
         self._event(api.chunk(cid, model, {'content': piece}, created=created))
-      self._event(api.chunk(cid, model, {}, _finish_reason(request, answer), created=created))
+      # The boxes come once, with the finish reason: the whole text is known by then.
+      self._event(api.chunk(cid, model, answer.extras(), _finish_reason(request, answer),
+                            created=created))
       if chat.include_usage:
         self._event(api.usage_chunk(cid, model, len(request.ids), len(answer.tokens),
                                     created=created))

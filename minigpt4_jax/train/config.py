@@ -32,6 +32,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.lora_rank = 0          # > 0: LoRA adapters on the LLM (models/lora.py)
   c.model.lora_alpha = 256.0     # LLaVA-1.5's LoRA: r 128, alpha 256
   c.model.lora_targets = ()      # () = every linear of the LLM blocks
+  # peft's lora_dropout on the adapters' input, in training only (MiniGPT-v2: 0.05).
+  c.model.lora_dropout = 0.0
 
   c.text = ml_collections.ConfigDict()
   c.text.template = 'plain'      # a name in text/templates.py; plain = [BOS] <image> caption\n

@@ -23,7 +23,9 @@ from jax.experimental import multihost_utils
 
 from minigpt4_jax import sharding, workdir as workdirs
 from minigpt4_jax.data.pipeline import TrainIterator, make_train_iterator
+from minigpt4_jax.errors import BadInput
 from minigpt4_jax.loading import run_model
+from minigpt4_jax.models.lora import lora_layers
 from minigpt4_jax.text.sequences import SequenceEncoder, SequenceLayout, pad_columns
 from minigpt4_jax.text.templates import get_template
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -99,6 +101,9 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
     raise ValueError('data.kind=features stands in for the frozen towers, but '
                      f'train.trainable={tuple(config.train.trainable)} trains tower parameters: '
                      'train from images')
+  if config.model.lora_dropout and not lora_layers(model):
+    raise BadInput(f'model.lora_dropout={config.model.lora_dropout}, but the model has no '
+                     'LoRA adapters (model.lora_rank=0 and none in init_from)')
   logging.info('%s', summary(trainable, frozen))
   if jax.process_index() == 0:
     print(summary(trainable, frozen), flush=True)
@@ -110,7 +115,8 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
   opt_sh = optimizer_shardings(tx, trainable, trainable_sh, mesh)
   opt_state = jax.jit(tx.init, out_shardings=opt_sh)(trainable)
   train_step = jax.jit(
-      make_train_step(graphdef, tx, schedule, config.train.grad_accum, encoder.first_target),
+      make_train_step(graphdef, tx, schedule, config.train.grad_accum, encoder.first_target,
+                      lora_dropout=config.model.lora_dropout, seed=config.seed),
       in_shardings=(trainable_sh, frozen_sh, opt_sh, None, None),
       out_shardings=(trainable_sh, opt_sh, None),
       donate_argnums=(0, 2),  # trainable and optimizer state; never the frozen towers

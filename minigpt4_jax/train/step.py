@@ -1,4 +1,10 @@
-"""The pure train step: gradients of the trainable subset only, accumulated exactly."""
+"""The pure train step: gradients of the trainable subset only, accumulated exactly.
+
+With LoRA dropout (``model.lora_dropout`` > 0) the step draws its masks from keys
+that are a function of (seed, step, row of the global batch) only: no RNG state to
+checkpoint, a resumed run draws what an uninterrupted one draws, and accumulating
+micro-batches equals the full batch with dropout too.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from minigpt4_jax.models.lora import with_dropout
 from minigpt4_jax.train.loss import batch_nll_sum
 
 Batch = dict[str, jax.Array]
@@ -21,11 +28,24 @@ def _micro_batches(batch: Batch, grad_accum: int) -> Batch:
   return jax.tree.map(split, batch)
 
 
-def make_loss_and_grad(graphdef: nnx.GraphDef, first_target: int = 1) -> Callable:
-  """(trainable, frozen, batch) -> ((nll_sum, count), d nll_sum / d trainable)."""
+def dropout_row_keys(seed: int, step: jax.Array, batch_size: int) -> jax.Array:
+  """key[B]: the dropout keys of a step's rows, ``fold_in(fold_in(key(seed), step), row)``."""
+  step_key = jax.random.fold_in(jax.random.key(seed), step)
+  return jax.vmap(lambda row: jax.random.fold_in(step_key, row))(jnp.arange(batch_size))
 
-  def nll_sum(trainable, frozen, batch):
+
+def make_loss_and_grad(graphdef: nnx.GraphDef, first_target: int = 1,
+                       lora_dropout: float = 0.0) -> Callable:
+  """(trainable, frozen, batch[, row_keys]) -> ((nll_sum, count), d nll_sum / d trainable).
+
+  ``lora_dropout`` > 0 trains the adapters with dropout, drawn from ``row_keys``
+  (key[B], ``dropout_row_keys``); 0 is eval mode, and ``row_keys`` is not needed.
+  """
+
+  def nll_sum(trainable, frozen, batch, row_keys=None):
     model = nnx.merge(graphdef, trainable, frozen)
+    if lora_dropout:
+      with_dropout(model, lora_dropout, row_keys)
     total, count = batch_nll_sum(model, batch, first_target)
     return total, count
 
@@ -33,25 +53,33 @@ def make_loss_and_grad(graphdef: nnx.GraphDef, first_target: int = 1) -> Callabl
 
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, grad_accum: int, first_target: int = 1) -> Callable:
+                    schedule: optax.Schedule, grad_accum: int, first_target: int = 1, *,
+                    lora_dropout: float = 0.0, seed: int = 0) -> Callable:
   """train_step(trainable, frozen, opt_state, batch, step) -> (trainable, opt_state, metrics).
 
   ``batch``: input_ids, attention_mask, target_mask and either image or features
   (see ``loss.batch_nll_sum``, also for ``first_target``); nothing else.
+  ``lora_dropout``: the adapters' dropout rate (0: none), its masks drawn from
+  ``dropout_row_keys(seed, step, B)``.
 
   ``frozen`` is read-only: it is differentiated by nobody and never donated.
   """
-  loss_and_grad = make_loss_and_grad(graphdef, first_target)
+  loss_and_grad = make_loss_and_grad(graphdef, first_target, lora_dropout)
 
   def train_step(trainable, frozen, opt_state, batch: Batch, step: jax.Array):
     def accumulate(carry, micro):
       grad_sum, nll_sum, count = carry
-      (nll, n), grads = loss_and_grad(trainable, frozen, micro)
+      micro_batch, micro_keys = micro
+      (nll, n), grads = loss_and_grad(trainable, frozen, micro_batch, micro_keys)
       return (jax.tree.map(jnp.add, grad_sum, grads), nll_sum + nll, count + n), None
 
+    row_keys = None  # an empty pytree: nothing to split or scan over
+    if lora_dropout:
+      row_keys = dropout_row_keys(seed, step, batch['input_ids'].shape[0])
     zeros = jax.tree.map(jnp.zeros_like, trainable)
     (grad_sum, nll_sum, count), _ = jax.lax.scan(
-        accumulate, (zeros, jnp.zeros(()), jnp.zeros(())), _micro_batches(batch, grad_accum)
+        accumulate, (zeros, jnp.zeros(()), jnp.zeros(())),
+        (_micro_batches(batch, grad_accum), _micro_batches(row_keys, grad_accum))
     )
     count = jnp.maximum(count, 1.0)
     grads = jax.tree.map(lambda g: g / count, grad_sum)

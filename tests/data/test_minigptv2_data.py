@@ -4,6 +4,8 @@ per-batch mixture of conversation sources."""
 import json
 import pickle
 
+import pytest
+
 from PIL import Image
 
 from minigpt4_jax.data.config import default_config
@@ -51,9 +53,123 @@ def test_vqa_samples(tmp_path):
   samples = v2data.vqa_samples(q, a, seed=1)
   assert samples[0]['image'] == 'COCO_val2014_000000000042.jpg'
   assert samples[0]['conversations'][0]['value'].removeprefix('<image>\n') in [
-      p.format('Is the dog asleep?') for p in v2data.VQA_POOL]
+      p.format('is the dog asleep?') for p in v2data.VQA_POOL]  # blip_caption, as the original
   assert samples[0]['conversations'][1]['value'] == 'yes'  # ten annotators said yes
   assert samples[2]['conversations'][1]['value'] in ('frisbee', 'disc')
+
+
+def _qa(sample) -> tuple[str, str]:
+  human, gpt = sample['conversations']
+  return human['value'].removeprefix('<image>\n'), gpt['value']
+
+
+def test_aokvqa_samples_draw_a_direct_answer(tmp_path):
+  path = official.write_json(tmp_path / 'aokvqa_v1p0_train.json', official.aokvqa())
+  first, second = v2data.aokvqa_samples(path, seed=0)
+  assert first['image'] == '000000299207.jpg' and first['id'] == 'aokvqa-22MexNkBPpdZGX6sxbxVBH'
+  question, answer = _qa(first)
+  assert question in [p.format('what is the man by the bags awaiting?') for p in v2data.VQA_POOL]
+  assert answer in official.aokvqa()[0]['direct_answers']  # never a multiple-choice option
+  assert _qa(second)[1] == 'blue'
+  # By frequency: over many seeds 'ride', 'taxi' and 'cab' (2 of 10 each) come up about as
+  # often as each other and twice as often as 'bus' (1 of 10).
+  drawn = [_qa(v2data.aokvqa_samples(path, seed=s)[0])[1] for s in range(400)]
+  assert 0.12 < drawn.count('cab') / 400 < 0.28 and 0.03 < drawn.count('bus') / 400 < 0.17
+
+
+def test_gqa_samples(tmp_path):
+  path = official.write_json(tmp_path / 'train_balanced_questions.json', official.gqa())
+  samples = v2data.gqa_samples(path, seed=2)
+  assert [s['image'] for s in samples] == ['n161313.jpg', 'n288870.jpg']
+  assert _qa(samples[0])[0] in [p.format('is it overcast?') for p in v2data.VQA_POOL]
+  assert [_qa(s)[1] for s in samples] == ['no', 'woman']  # the short answer, not fullAnswer
+
+
+def test_ocrvqa_samples_keep_the_training_split(tmp_path):
+  path = official.write_json(tmp_path / 'dataset.json', {
+      '1234567': {'imageURL': 'http://ecx.images-amazon.com/images/I/51x.jpg', 'title': 'A Book',
+                  'authorName': 'Someone', 'genre': 'Travel', 'split': 1,
+                  'questions': ['Who wrote this book?', 'Is this a travel book?'],
+                  'answers': ['Someone', 'Yes']},
+      '7654321': {'imageURL': 'http://ecx.images-amazon.com/images/I/41y.png', 'title': 'B',
+                  'authorName': 'X', 'genre': 'Art', 'split': 3,
+                  'questions': ['What is the title?'], 'answers': ['B']}})
+  samples = v2data.ocrvqa_samples(path)
+  assert [s['image'] for s in samples] == ['1234567.jpg', '1234567.jpg']
+  assert [_qa(s)[1] for s in samples] == ['someone', 'yes']
+  assert _qa(samples[0])[0] in [p.format('who wrote this book?') for p in v2data.VQA_POOL]
+  broken = official.write_json(tmp_path / 'broken.json', {
+      '1': {'imageURL': 'a.jpg', 'split': 1, 'questions': ['q1', 'q2'], 'answers': ['a']}})
+  with pytest.raises(ValueError, match=r"broken.json: record id='1': field 'answers': 2 questions"):
+    v2data.ocrvqa_samples(broken)
+
+
+def test_caption_samples(tmp_path):
+  karpathy = official.write_json(tmp_path / 'dataset_coco.json', official.karpathy())
+  [coco] = v2data.coco_caption_samples(karpathy, seed=0)  # the train split only
+  assert coco['image'] == 'COCO_train2014_000000000009.jpg'
+  instruction, caption = _qa(coco)
+  assert instruction in [f'[caption] {p}' for p in v2data.CAPTION_POOL] and caption == 'a cat'
+  textcaps = official.write_json(tmp_path / 'TextCaps_0.1_train.json', {'data': [
+      {'image_id': '011e7e629fb9ae7b', 'caption_str': 'A sign that says "STOP: No Entry."',
+       'image_classes': ['Sign'], 'caption_id': 1}]})
+  [sample] = v2data.textcaps_samples(textcaps, seed=0)
+  assert sample['image'] == '011e7e629fb9ae7b.jpg'
+  assert _qa(sample)[1] == 'a sign that says stop no entry'
+  assert len(v2data.CAPTION_POOL) == 17
+
+
+def test_flickr_detection_samples(tmp_path):
+  captions = official.write_json(tmp_path / 'captiontobbox.json', [
+      {'image_id': '1000092795', 'caption': 'Two young guys are outside.',
+       'output': '<p>two young guys</p> {<10><20><30><40>}<delim>{<50><20><70><40>}'}])
+  [caption] = v2data.flickr_caption_to_object_samples(captions)
+  assert caption['image'] == 'flickr30k-images/1000092795.jpg'  # as the grounded captions'
+  assert _qa(caption) == ('[detection] Two young guys are outside.',
+                          '<p>two young guys</p> {<10><20><30><40>}<delim>{<50><20><70><40>}')
+  phrases = official.write_json(tmp_path / 'phrasetobbox.json', [
+      {'image_id': 42, 'phrase': 'a red hat', 'bbox': '{<1><2><3><4>}'}])
+  [phrase] = v2data.flickr_phrase_to_object_samples(phrases)
+  assert phrase['image'] == 'flickr30k-images/42.jpg'
+  assert _qa(phrase) == ('[detection] a red hat', '<p>a red hat</p> {<1><2><3><4>}')
+
+
+def test_refvg_samples_keep_small_regions(tmp_path):
+  regions = official.write_json(tmp_path / 'region_descriptions.json', [{'id': 1, 'regions': [
+      {'region_id': 11, 'image_id': 1, 'x': 421, 'y': 57, 'width': 82, 'height': 139,
+       'phrase': 'Shade is along the street.'},
+      {'region_id': 12, 'image_id': 1, 'x': 0, 'y': 0, 'width': 128, 'height': 128,
+       'phrase': 'too big: 16384 px'}]}])
+  images = official.write_json(tmp_path / 'image_data.json', [
+      {'image_id': 1, 'url': 'https://cs.stanford.edu/people/rak248/VG_100K_2/1.jpg',
+       'width': 800, 'height': 600, 'coco_id': None, 'flickr_id': None}])
+  [sample] = v2data.refvg_samples(regions, images, seed=0)
+  assert sample['image'] == 'VG_100K_2/1.jpg'
+  # (421, 57, 82, 139) on 800 x 600: 52.6 -> 52, 9.5 -> 9, 503 / 8 = 62.9 -> 62, 196 / 6 -> 32.
+  question, answer = _qa(sample)
+  assert answer == '{<52><9><62><32>}'
+  assert question in [p.format('shade is along the street') for p in v2data.REFER_POOL]
+  orphan = official.write_json(tmp_path / 'no_images.json', [])
+  with pytest.raises(ValueError, match=r"region 0: field 'image_id': image 1 is not in"):
+    v2data.refvg_samples(regions, orphan)
+
+
+def test_multitask_conversation_samples(tmp_path):
+  path = official.write_json(tmp_path / 'multitask_conversation.json', [{
+      'id': '000000033471', 'conversations': [
+          {'from': 'human', 'value': '<image>\nWhat are the colors of the bus?'},
+          {'from': 'gpt', 'value': 'White and red.'},
+          {'from': 'human', 'value': '[refer] the bus'},
+          {'from': 'gpt', 'value': '{<10><20><90><80>}'}]}])
+  [sample] = v2data.multitask_conversation_samples(path)
+  assert sample['image'] == 'COCO_train2014_000000033471.jpg'
+  assert [t['value'] for t in sample['conversations']] == [
+      '<image>\nWhat are the colors of the bus?', 'White and red.', '[refer] the bus',
+      '{<10><20><90><80>}']
+  odd = official.write_json(tmp_path / 'odd.json', [{'id': '1', 'conversations': [
+      {'from': 'human', 'value': 'q'}]}])
+  with pytest.raises(ValueError, match='1 turns; expected question, answer pairs'):
+    v2data.multitask_conversation_samples(odd)
 
 
 FLICKR_XML = """<annotation><filename>42.jpg</filename>

@@ -36,7 +36,7 @@ def _steps_logged(workdir) -> list[int]:
 def _trained(workdir, config):
   """The trainable parameters of the latest checkpoint in ``workdir``, as numpy."""
   mesh = sharding.make_mesh(devices=jax.devices()[:1])
-  _, trainable, _ = split_trainable(run_model(config, mesh).model)
+  _, trainable, _ = split_trainable(run_model(config, mesh).model, tuple(config.train.trainable))
   restored = TrainCheckpoints(workdir, read_only=True).restore_trainable(abstract_like(trainable))
   return [np.asarray(x) for x in jax.tree.leaves(restored)]
 
