@@ -96,6 +96,17 @@ def apply_rope(x_btnh: jax.Array, positions_bt: jax.Array, theta: float) -> jax.
   return (x_btnh.astype(jnp.float32) * cos + rotated * sin).astype(x_btnh.dtype)
 
 
+def project_heads(linear: nnx.Module, x_btd: jax.Array, num_heads: int) -> jax.Array:
+  """float[B, T, N, H]: ``linear(x)`` split into heads.
+
+  The barrier keeps the split out of the matmul: without it XLA folds the reshape
+  into the dot, and on TPU it then copies the [D, N*H] kernel into an [N, H, D]
+  layout on every call (a 7B decode step read and wrote each q/k/v kernel again,
+  0.31 GiB a layer; BENCHMARKS.md). Any linear works (LoRA, int8 weights).
+  """
+  return layers.split_heads(jax.lax.optimization_barrier(linear(x_btd)), num_heads)
+
+
 class LlamaAttention(nnx.Module):
 
   def __init__(self, cfg: LlamaConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
@@ -113,9 +124,9 @@ class LlamaAttention(nnx.Module):
     """Attends the T new tokens to themselves (no cache) or, with ``layer_cache``, writes
     their keys/values at each row's ``index_b`` and attends to every cache slot."""
     cfg = self.cfg
-    q = apply_rope(layers.split_heads(self.q_proj(x_btd), cfg.num_heads), positions_bt, cfg.rope_theta)
-    k = apply_rope(layers.split_heads(self.k_proj(x_btd), cfg.num_kv_heads), positions_bt, cfg.rope_theta)
-    v = layers.split_heads(self.v_proj(x_btd), cfg.num_kv_heads)
+    q = apply_rope(project_heads(self.q_proj, x_btd, cfg.num_heads), positions_bt, cfg.rope_theta)
+    k = apply_rope(project_heads(self.k_proj, x_btd, cfg.num_kv_heads), positions_bt, cfg.rope_theta)
+    v = project_heads(self.v_proj, x_btd, cfg.num_kv_heads)
     if layer_cache is not None:
       layer_cache = (write_rows(layer_cache[0], k, index_b), write_rows(layer_cache[1], v, index_b))
       k, v = layer_cache
