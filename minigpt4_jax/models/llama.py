@@ -28,8 +28,12 @@ class KVCache:
 
   k, v: one float[B, L, K, H] per layer (separate buffers, so a step updates each in
   place instead of rebuilding a stacked [layers, ...] array); slot_valid: bool[B, L]
-  marks slots that hold a real (non-padding) token; index: int32[B] is each row's
-  next slot to write (rows may stand at different slots, as a server's decode slots do).
+  marks slots that hold a real (non-padding) token; index: the next slot to write,
+  int32[] where every row stands at the same slot (left-padded prompts decoded
+  together: the generator, beam search) or int32[B], each row's own (a server's decode
+  slots). The shared index writes a step with one ``dynamic_update_slice`` per buffer,
+  as MaxText's autoregressive cache does (``MaxText/inference/kvcache.py``,
+  ``update_ar_key_value``); per-row writes cost a loop over the rows on TPU.
   """
 
   k: tuple[jax.Array, ...]
@@ -38,29 +42,40 @@ class KVCache:
   index: jax.Array
 
   @classmethod
-  def empty(cls, cfg: LlamaConfig, batch: int, length: int, dtype=jnp.float32) -> 'KVCache':
+  def empty(cls, cfg: LlamaConfig, batch: int, length: int, dtype=jnp.float32, *,
+            per_row_index: bool = False) -> 'KVCache':
     shape = (batch, length, cfg.num_kv_heads, cfg.head_dim)
     return cls(
         k=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
         v=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
         slot_valid=jnp.zeros((batch, length), bool),
-        index=jnp.zeros((batch,), jnp.int32),
+        index=jnp.zeros((batch,) if per_row_index else (), jnp.int32),
     )
 
   def take_rows(self, rows: jax.Array) -> 'KVCache':
     """The cache rows ``rows`` (int32[R]) in that order (beam reordering, repeats)."""
     return KVCache(k=tuple(x[rows] for x in self.k), v=tuple(x[rows] for x in self.v),
-                   slot_valid=self.slot_valid[rows], index=self.index[rows])
+                   slot_valid=self.slot_valid[rows],
+                   index=self.index if self.index.ndim == 0 else self.index[rows])
+
+  def row_index(self) -> jax.Array:
+    """int32[B, 1]: each row's next slot (the shared index repeated)."""
+    return jnp.broadcast_to(self.index[..., None], (self.slot_valid.shape[0], 1))
 
 
 LayerCache = tuple[jax.Array, jax.Array]  # one layer's (keys, values) float[B, L, K, H]
 
 
-def write_rows(buffer_bl: jax.Array, new_bt: jax.Array, index_b: jax.Array) -> jax.Array:
-  """``buffer[b, index[b] : index[b] + T] = new[b]`` for every row (in place under jit)."""
+def write_rows(buffer_bl: jax.Array, new_bt: jax.Array, index: jax.Array) -> jax.Array:
+  """``buffer[b, index[b] : index[b] + T] = new[b]`` for every row (in place under jit);
+  ``index``: int32[] (one slot for every row) or int32[B] (``KVCache.index``)."""
+  new_bt = new_bt.astype(buffer_bl.dtype)
+  if index.ndim == 0:
+    return jax.lax.dynamic_update_slice_in_dim(buffer_bl, new_bt, index, axis=1)
+
   def write(row, new, start):
-    return jax.lax.dynamic_update_slice_in_dim(row, new.astype(row.dtype), start, axis=0)
-  return jax.vmap(write)(buffer_bl, new_bt, index_b)
+    return jax.lax.dynamic_update_slice_in_dim(row, new, start, axis=0)
+  return jax.vmap(write)(buffer_bl, new_bt, index)
 
 
 class RMSNorm(nnx.Module):
@@ -96,6 +111,17 @@ def apply_rope(x_btnh: jax.Array, positions_bt: jax.Array, theta: float) -> jax.
   return (x_btnh.astype(jnp.float32) * cos + rotated * sin).astype(x_btnh.dtype)
 
 
+def project_heads(linear: nnx.Module, x_btd: jax.Array, num_heads: int) -> jax.Array:
+  """float[B, T, N, H]: ``linear(x)`` split into heads.
+
+  The barrier keeps the split out of the matmul: without it XLA folds the reshape
+  into the dot, and on TPU it then copies the [D, N*H] kernel into an [N, H, D]
+  layout on every call (a 7B decode step read and wrote each q/k/v kernel again,
+  0.31 GiB a layer; BENCHMARKS.md). Any linear works (LoRA, int8 weights).
+  """
+  return layers.split_heads(jax.lax.optimization_barrier(linear(x_btd)), num_heads)
+
+
 class LlamaAttention(nnx.Module):
 
   def __init__(self, cfg: LlamaConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
@@ -109,15 +135,15 @@ class LlamaAttention(nnx.Module):
 
   def __call__(self, x_btd: jax.Array, positions_bt: jax.Array, mask_bts: jax.Array,
                layer_cache: LayerCache | None = None,
-               index_b: jax.Array | None = None) -> tuple[jax.Array, LayerCache | None]:
+               index: jax.Array | None = None) -> tuple[jax.Array, LayerCache | None]:
     """Attends the T new tokens to themselves (no cache) or, with ``layer_cache``, writes
-    their keys/values at each row's ``index_b`` and attends to every cache slot."""
+    their keys/values at ``index`` (``KVCache.index``) and attends to every cache slot."""
     cfg = self.cfg
-    q = apply_rope(layers.split_heads(self.q_proj(x_btd), cfg.num_heads), positions_bt, cfg.rope_theta)
-    k = apply_rope(layers.split_heads(self.k_proj(x_btd), cfg.num_kv_heads), positions_bt, cfg.rope_theta)
-    v = layers.split_heads(self.v_proj(x_btd), cfg.num_kv_heads)
+    q = apply_rope(project_heads(self.q_proj, x_btd, cfg.num_heads), positions_bt, cfg.rope_theta)
+    k = apply_rope(project_heads(self.k_proj, x_btd, cfg.num_kv_heads), positions_bt, cfg.rope_theta)
+    v = project_heads(self.v_proj, x_btd, cfg.num_kv_heads)
     if layer_cache is not None:
-      layer_cache = (write_rows(layer_cache[0], k, index_b), write_rows(layer_cache[1], v, index_b))
+      layer_cache = (write_rows(layer_cache[0], k, index), write_rows(layer_cache[1], v, index))
       k, v = layer_cache
     ctx = layers.attention(q, k.astype(q.dtype), v.astype(q.dtype), mask_bts=mask_bts)
     return self.o_proj(layers.merge_heads(ctx)), layer_cache
@@ -145,10 +171,10 @@ class LlamaBlock(nnx.Module):
     self.post_attention_norm = RMSNorm(cfg.hidden, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
     self.mlp = LlamaMlp(cfg, **kw)
 
-  def __call__(self, x_btd, positions_bt, mask_bts, layer_cache=None, index_b=None):
+  def __call__(self, x_btd, positions_bt, mask_bts, layer_cache=None, index=None):
     """(new hidden states, updated layer cache or None); see ``LlamaAttention``."""
     attended, layer_cache = self.attn(self.input_norm(x_btd), positions_bt, mask_bts,
-                                      layer_cache, index_b)
+                                      layer_cache, index)
     x_btd = x_btd + attended
     return x_btd + self.mlp(self.post_attention_norm(x_btd)), layer_cache
 
@@ -262,7 +288,7 @@ class Llama(nnx.Module):
       mask_bts = causal_mask(query_slot_bt, new_valid_bt)
     else:
       slot_valid = write_rows(cache.slot_valid, new_valid_bt, cache.index)
-      query_slot_bt = cache.index[:, None] + jnp.arange(t)
+      query_slot_bt = cache.row_index() + jnp.arange(t)
       mask_bts = causal_mask(query_slot_bt, slot_valid)
     new_k, new_v = [], []
     for i, block in enumerate(self.layers):

@@ -58,7 +58,7 @@ class SlotState:
 def empty_state(llm, slots: int, length: int, num_stop_strings: int) -> SlotState:
   vocab = llm.cfg.vocab_size
   return SlotState(
-      cache=KVCache.empty(llm.cfg, slots, length, llm.embed_tokens.dtype),
+      cache=KVCache.empty(llm.cfg, slots, length, llm.embed_tokens.dtype, per_row_index=True),
       logits=jnp.zeros((slots, vocab), jnp.float32),
       seen=jnp.zeros((slots, vocab), bool),
       stop_state=jnp.zeros((slots, num_stop_strings), jnp.int32),

@@ -3,6 +3,7 @@ own byte sizes, on this host's CPU and (where libtpu is installed) a TPU topolog
 
 import importlib.util
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -12,10 +13,11 @@ from flax import nnx
 from launch import plan as plan_cli
 from minigpt4_jax.families import preset
 from minigpt4_jax.models import VisionLanguageModel
+from minigpt4_jax.models.configs import LlamaConfig
 from minigpt4_jax.models.llama import Llama
 from minigpt4_jax.tools.bench import flops
 from minigpt4_jax.tools.bench.sizes import STAGE1
-from minigpt4_jax.tools.plan import chips, step_flops, table, train_plan
+from minigpt4_jax.tools.plan import chips, decode_plan, step_flops, table, train_plan
 
 TINY_STAGE1 = 'configs/tiny.py:stage1'  # float32, projector trains, T = 1 + 8 + 32 = 41
 
@@ -98,6 +100,34 @@ def test_decode_ideal_bytes_are_the_weights_and_the_cache(tmp_path, capsys):
   assert figures['bytes_accessed'] >= figures['ideal_bytes'] * 0.5
   assert f'{figures["bytes_ratio"]:.2f}x' in printed
   assert f'= {figures["bytes_ratio"]:.2f}x' in table.row(tmp_path / 'plan.json')
+
+
+def _copied_parameters(hlo_text: str) -> set[str]:
+  """Names of the parameters that a ``copy`` in the entry computation reads (through
+  bitcasts): a copy of a weight is a per-call relayout of it."""
+  entry = hlo_text[hlo_text.index('\nENTRY '):]
+  operand = dict(re.findall(r'%([\w.\-]+) = [^\n]*? (?:bitcast|copy)\(%([\w.\-]+)\)', entry))
+  copies = re.findall(r'%[\w.\-]+ = [^\n]*? copy\(%([\w.\-]+)\)', entry)
+  names = set()
+  for name in copies:
+    while name in operand:
+      name = operand[name]
+    names.add(name)
+  return names
+
+
+@pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,
+                    reason="needs the TPU compiler: pip install '.[tpu]' (CI's tpu venv)")
+def test_decode_on_a_v5e_chip_reads_the_kernels_in_their_stored_layout():
+  """A 1-layer LLM with 128-wide heads (the 7B's), compiled for v5e: no q/k/v kernel
+  is copied into another layout (the head split folded into the matmul did that every
+  step before ``llama.project_heads``)."""
+  cfg = LlamaConfig(vocab_size=1024, hidden=512, num_layers=1, num_heads=4, num_kv_heads=4,
+                    head_dim=128, mlp_dim=1024)
+  device = chips.devices(chips.parse('v5e:2x2'))[0]
+  compiled, _, _ = decode_plan.compile_decode_step(cfg, device, batch=8, cache_len=256)
+  copied = _copied_parameters(compiled.as_text())
+  assert not [name for name in copied if 'kernel' in name], copied
 
 
 @pytest.mark.parametrize('args, message', [

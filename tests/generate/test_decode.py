@@ -13,6 +13,7 @@ from minigpt4_jax.generate.compile_log import compile_log
 from minigpt4_jax import families
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.generator import Generator
+from minigpt4_jax.models.llama import KVCache, positions_from_mask
 from tests import reference
 from tests.generate.conftest import (EOS_PRONE, MAX_NEW, hf_generate, ours, reference_llm,
                                     spliced_prompts)
@@ -49,6 +50,40 @@ def test_cached_decoding_matches_uncached_forward(model, hf_llm):
     with torch.no_grad():
       hf = hf_llm(inputs_embeds=torch.from_numpy(full_embeds[b:b + 1, t - n:])).logits.numpy()
     assert reference.max_rel_err(cached_btv[b], hf[0, n - 1:-1]) < 1e-5
+
+
+def test_a_shared_cache_index_writes_what_per_row_indices_write(model):
+  """The generator's cache (one index for every row, one dynamic_update_slice a step)
+  and the server's (an index per row, here all equal) hold the same keys and values
+  and give the same logits, through prefill and cached steps."""
+  llm = model.llm
+  embeds, mask = spliced_prompts(model, [20, 13])
+  steps = np.random.default_rng(2).integers(3, llm.cfg.vocab_size, size=(2, 4)).astype(np.int32)
+  t = embeds.shape[1]
+
+  def run(llm, embeds, mask, steps, per_row_index):
+    cache = KVCache.empty(llm.cfg, 2, t + steps.shape[1], llm.embed_tokens.dtype,
+                          per_row_index=per_row_index)
+    positions = positions_from_mask(mask)
+    logits, cache = llm(inputs_embeds=embeds, attention_mask=mask, positions=positions,
+                        cache=cache, first_logit=t - 1)
+    all_logits = [logits[:, 0]]
+    for i in range(steps.shape[1]):
+      logits, cache = decode.feed(llm, steps[:, i], positions[:, -1] + 1 + i, cache)
+      all_logits.append(logits)
+    return jnp.stack(all_logits, axis=1), cache
+
+  program = nnx.jit(run, static_argnums=4)
+  args = (llm, jnp.asarray(embeds), jnp.asarray(mask), jnp.asarray(steps))
+  shared_logits, shared = program(*args, False)
+  per_row_logits, per_row = program(*args, True)
+  assert shared.index.shape == () and per_row.index.shape == (2,)
+  np.testing.assert_array_equal(per_row.index, [shared.index] * 2)
+  np.testing.assert_array_equal(shared.slot_valid, per_row.slot_valid)
+  # The same values, up to float32 rounding where XLA fuses the two programs differently.
+  for a, b in zip(shared.k + shared.v, per_row.k + per_row.v):
+    assert reference.max_rel_err(np.asarray(a), np.asarray(b)) < 1e-6
+  assert reference.max_rel_err(np.asarray(shared_logits), np.asarray(per_row_logits)) < 1e-6
 
 
 def test_greedy_matches_transformers(model, hf_llm):

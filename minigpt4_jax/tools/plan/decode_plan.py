@@ -54,10 +54,10 @@ def _nbytes(tree) -> int:
   return sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
 
 
-def plan_decode(cfg: LlamaConfig, chip: Chip, device: jax.Device, batch: int, cache_len: int,
-                dtype=jnp.bfloat16) -> DecodePlan:
-  """Compiles one ``feed`` step (cache donated, as the decode loop updates it) on
-  abstract weights and cache of ``dtype``."""
+def compile_decode_step(cfg: LlamaConfig, device: jax.Device, batch: int, cache_len: int,
+                        dtype=jnp.bfloat16) -> tuple[jax.stages.Compiled, nnx.State, KVCache]:
+  """One ``feed`` step compiled for ``device`` (cache donated, as the decode loop
+  updates it) on abstract weights and cache of ``dtype``: (program, weights, cache)."""
   graphdef, state = nnx.split(nnx.eval_shape(
       lambda: Llama(cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0))))
   cache = jax.eval_shape(lambda: KVCache.empty(cfg, batch, cache_len, dtype))
@@ -73,6 +73,12 @@ def plan_decode(cfg: LlamaConfig, chip: Chip, device: jax.Device, batch: int, ca
   rows = jax.ShapeDtypeStruct((batch,), jnp.int32, sharding=on_device)
   compiled = jax.jit(step, donate_argnums=(3,)).lower(
       placed(state), rows, rows, placed(cache)).compile()
+  return compiled, state, cache
+
+
+def plan_decode(cfg: LlamaConfig, chip: Chip, device: jax.Device, batch: int, cache_len: int,
+                dtype=jnp.bfloat16) -> DecodePlan:
+  compiled, state, cache = compile_decode_step(cfg, device, batch, cache_len, dtype)
   return DecodePlan(chip, batch, cache_len, compiled_cost(compiled),
                     weight_bytes=_nbytes(state), cache_bytes=_nbytes((cache.k, cache.v)))
 
