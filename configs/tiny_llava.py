@@ -1,4 +1,4 @@
-r"""The embedded LLaVA default: tiny random towers + the bundled demo data, minutes on a CPU.
+r"""The embedded LLaVA default: tiny pretrained towers + the bundled demo data, minutes on a CPU.
 
   python -m launch.train --config configs/tiny_llava.py:stage1 --workdir runs/tiny_llava1
   python -m launch.train --config configs/tiny_llava.py:stage2 --workdir runs/tiny_llava2 \
@@ -9,8 +9,9 @@ Same code path as configs/llava_stage{1,2}.py (plain then v1 templates, projecto
 then projector + LLM, FSDP mesh and rematerialisation in stage 2) on the 'tiny_llava'
 architecture (CLIP 224 px / 28 px patches = 64 image tokens, 2-layer LLaMA) and the
 16 demo photographs as LLaVA JSON (minigpt4_jax/tools/llava_demo.py). Stage 1 starts
-from the bundled tiny LLaVA checkpoint (random CLIP, the tiny MiniGPT-4's pretrained
-LLM; see ``minigpt4_jax/tools/tiny_llava_checkpoint.py``).
+from the bundled tiny LLaVA checkpoint (the tiny MiniGPT-4's pretrained LLM and a CLIP
+tower pretrained on the demo photographs against it; see
+``minigpt4_jax/tools/tiny_llava_checkpoint.py``).
 """
 
 import pathlib

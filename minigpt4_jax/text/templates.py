@@ -114,6 +114,15 @@ class Template:
 VICUNA_V0 = Template(
     'vicuna_v0', MINIGPT4_SYSTEM, ('Human: ', 'Assistant: '), '###',
     train_question='###Human: {} ', train_answer_prefix='###Assistant: ', end_sym='###')
+# Vicuna v0 trained in the layout it chats in: the system message, then '###Human: ',
+# the image and question, '###Assistant: ', the answer and '###', exactly the text of
+# ``Conversation.prompt`` and the answer after it. MiniGPT-4 trains without the system
+# message, and a pretrained Vicuna bridges the gap; the tiny default's LLM, pretrained on
+# a few hundred sentences, does not (one answer for most photographs), so configs/tiny.py
+# trains its stage 2 in this layout.
+VICUNA_V0_CHAT = dataclasses.replace(
+    VICUNA_V0, name='vicuna_v0_chat', train_system=MINIGPT4_SYSTEM + '###',
+    train_question='Human: {}###', train_answer_prefix='Assistant: ')
 # The literal text '<s>' tokenizes to BOS; the system text sits outside [INST].
 LLAMA2 = Template(
     'llama2', MINIGPT4_SYSTEM, ('<s>[INST] ', ' [/INST] '), '',
@@ -137,7 +146,7 @@ V1 = Template(
 # caption ending in '\n' ([BOS] <image> caption\n).
 PLAIN = Template('plain', '', ('', ''), '', stop_strings=('\n',), answer_sep='\n',
                  image_message=IMAGE_MARKER, image_join=None)
-TEMPLATES = {t.name: t for t in (VICUNA_V0, LLAMA2, MINIGPTV2, V1, PLAIN)}
+TEMPLATES = {t.name: t for t in (VICUNA_V0, VICUNA_V0_CHAT, LLAMA2, MINIGPTV2, V1, PLAIN)}
 
 
 def get_template(name: str) -> Template:

@@ -1,80 +1,78 @@
 """Builds the bundled tiny checkpoint (``minigpt4_jax/assets/tiny_checkpoint``).
 
 The embedded default must behave like the real thing at toy scale: MiniGPT-4
-freezes a *pretrained* LLM and teaches only the projector to speak to it. A frozen
-random LLM cannot be steered (its logits barely depend on its inputs), so here the
-tiny LLaMA is first pretrained for a few hundred steps as a plain language model on
-the demo captions, descriptions and prompt templates; the ViT and Q-Former stay
-random (seeded), and the projector is left for ``launch.train`` to learn.
+freezes a *pretrained* EVA ViT + Q-Former and a *pretrained* LLM and teaches only the
+projector to connect them. So, seeded:
 
-  python -m minigpt4_jax.tools.tiny_checkpoint   # rewrites the asset deterministically
+1. the tiny LLaMA is pretrained as a causal LM on the demo texts, rendered in every
+   prompt layout with the caption where the image goes (``tiny_llm_corpus``);
+2. with that LLM frozen, the ViT, ln_vision and Q-Former are trained on the demo
+   photographs in the stage-1, stage-2 and chat layouts (``tiny_towers``);
+3. a fresh projector is left for ``launch.train`` to learn.
+
+  python -m minigpt4_jax.tools.tiny_checkpoint        # rewrites the asset deterministically
+  python -m minigpt4_jax.tools.tiny_llava_checkpoint  # then the tiny LLaVA, from its LLM
 """
 
 from __future__ import annotations
 
-import jax
+import time
+
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from minigpt4_jax import checkpoint
 from minigpt4_jax.bundled import TINY_CHECKPOINT, TINY_TOKENIZER
 from minigpt4_jax.cli import parse_no_arguments
+from minigpt4_jax.data.demo_texts import DEMO_IMAGES
+from minigpt4_jax.data.transforms import blip_caption
 from minigpt4_jax.families import preset
 from minigpt4_jax.models import VisionLanguageModel
-from minigpt4_jax.tools.tiny_tokenizer import corpus
+from minigpt4_jax.text.tokens import pad_token_id
 from minigpt4_jax.tokenizer import load_tokenizer
-from minigpt4_jax.train.loss import token_nll_sum
+from minigpt4_jax.tools.tiny_llm_corpus import lm_documents, training_encoders
+from minigpt4_jax.tools.tiny_towers import (SEED, RowMaker, chat_rows, chat_template_of,
+                                            demo_images, fit, lm_batches, lm_loss, train_towers)
 
-SEQ_LEN = 64
-STEPS = 400
-SEED = 0
-
-
-def lm_batches(texts: list[str], batch: int, rng: np.random.Generator):
-  """Endless batches of [BOS] text windows: (ids int32[B, L], mask float32[B, L])."""
-  tok = load_tokenizer(TINY_TOKENIZER)
-  docs = [[tok.bos_token_id] + tok(t, add_special_tokens=False).input_ids + [tok.eos_token_id]
-          for t in texts]
-  while True:
-    ids = np.zeros((batch, SEQ_LEN), np.int32)
-    mask = np.zeros((batch, SEQ_LEN), np.float32)
-    for row in range(batch):
-      doc = docs[rng.integers(len(docs))][:SEQ_LEN]
-      ids[row, :len(doc)] = doc
-      mask[row, 1:len(doc)] = 1
-    yield ids, mask
+LLM_STEPS, LLM_BATCH, LLM_LR = 600, 16, 3e-3
 
 
-def pretrain_llm(model: VisionLanguageModel, texts: list[str]) -> float:
-  """Trains ``model.llm`` in place as a causal LM; returns the final loss."""
-  graphdef, params = nnx.split(model.llm, nnx.Param)
-  tx = optax.adamw(optax.cosine_decay_schedule(3e-3, STEPS), weight_decay=0.01)
-  opt_state = tx.init(params)
+def pretrain_llm(model: VisionLanguageModel, tokenizer) -> float:
+  """Trains ``model.llm`` in place as a causal LM on ``lm_documents``; returns the loss."""
+  docs = lm_documents(tokenizer)
+  batches = lm_batches(docs, LLM_BATCH, pad_token_id(tokenizer), np.random.default_rng(SEED))
+  return fit(model.llm, nnx.Param, batches, lm_loss, LLM_STEPS, LLM_LR, 'tiny LLM')
 
-  @jax.jit
-  def step(params, opt_state, ids, mask):
-    def loss_fn(p):
-      logits = nnx.merge(graphdef, p)(input_ids=ids)
-      total, count = token_nll_sum(logits, ids, mask)
-      return total / count
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
 
-  batches = lm_batches(texts, 16, np.random.default_rng(SEED))
-  for _ in range(STEPS):
-    params, opt_state, loss = step(params, opt_state, *next(batches))
-  nnx.update(model.llm, params)
-  return float(loss)
+def minigpt4_rows(tokenizer, model: VisionLanguageModel) -> list[RowMaker]:
+  """Stage-1 captions, stage-2 descriptions (one instruction per batch) and chat turns."""
+  encoders = training_encoders(tokenizer, model.cfg.num_image_tokens)
+  captions = {name: blip_caption(c) for name, c, _ in DEMO_IMAGES}
+  descriptions = {name: d for name, _, d in DEMO_IMAGES}
+
+  def stage1(names, rng):
+    del rng
+    return [encoders['stage1'].encode_one(captions[n]) for n in names]
+
+  def stage2(names, rng):
+    k = int(rng.integers(encoders['stage2'].num_instructions))
+    return [encoders['stage2'].encode_one(descriptions[n], k) for n in names]
+
+  chat = chat_rows(tokenizer, chat_template_of(model), model.cfg.num_image_tokens)
+  return [stage1, stage2, chat]
 
 
 def main() -> None:
+  start = time.perf_counter()
+  tokenizer = load_tokenizer(TINY_TOKENIZER)
   model = VisionLanguageModel(preset('tiny'), rngs=nnx.Rngs(SEED))
-  loss = pretrain_llm(model, corpus())
+  print(f'tiny LLM: loss {pretrain_llm(model, tokenizer):.3f}')
+  loss = train_towers(model, tokenizer, minigpt4_rows(tokenizer, model), demo_images(), SEED + 2,
+                      'tiny ViT + Q-Former')
+  print(f'tiny ViT + Q-Former: caption loss {loss:.3f}')
   checkpoint.save(model, TINY_CHECKPOINT, TINY_TOKENIZER, dtype=jnp.float32, overwrite=True)
-  print(f'wrote {TINY_CHECKPOINT} (LLM pretrained to loss {loss:.3f})')
+  print(f'wrote {TINY_CHECKPOINT} in {time.perf_counter() - start:.0f} s')
 
 
 if __name__ == '__main__':

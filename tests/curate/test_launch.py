@@ -43,7 +43,9 @@ def test_curate_then_train_stage2(tmp_path):
   with StubOpenAI(reply=_fixes(), fail_first=1, failures=('500',)) as stub:
     counts = curate.main(argv + ['--fixer-url', stub.url, '--fixer-backoff', '0.01'])
   assert counts == {'kept': 10, 'dropped': 6, 'failed': 0, 'pending': 0}
-  assert len(stub.requests) == LIMIT + 1  # the first one failed and was retried
+  # The stub fails the first request for each distinct paragraph once; each is retried.
+  paragraphs = {r['messages'][0]['content'] for r in stub.requests}
+  assert len(stub.requests) == LIMIT + len(paragraphs)
   rows = [json.loads(line) for line in (out / 'review.jsonl').read_text().splitlines()]
   assert [r['id'] for r in rows] == sorted(p.stem for p in IMAGES.glob('*.jpg'))[:LIMIT]
   # 8 new tokens are always under 80: every description went on with "Continue".

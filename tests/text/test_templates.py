@@ -78,3 +78,17 @@ def test_text_cannot_open_a_second_image_slot(name):
 def test_unknown_template():
   with pytest.raises(ValueError, match="unknown template 'vicuna'"):
     get_template('vicuna')
+
+
+def test_vicuna_v0_chat_trains_in_the_text_it_chats_in():
+  """The tiny default's stage-2 layout: the training text of a two-turn conversation is
+  the chat prompt, answers included, of the same turns."""
+  template = get_template('vicuna_v0_chat')
+  assert two_turns(Conversation(template)) == two_turns(Conversation(VICUNA_V0))
+  segments = template.training_segments([
+      ('human', template.with_image('What is this?')), ('gpt', 'A cat.'),
+      ('human', 'What color?'), ('gpt', 'Orange.')])
+  assert ''.join(s.text for s in segments) == (
+      SYSTEM + '###Human: <Img><ImageHere></Img> What is this?###Assistant: A cat.'
+      '###Human: What color?###Assistant: Orange.###')
+  assert [s.text for s in segments if s.supervised] == ['A cat.###', 'Orange.###']
