@@ -14,7 +14,7 @@ import dataclasses
 import pathlib
 
 from minigpt4_jax.evaluate.readers import (AnnotationError, PathLike, enumerated, get,
-                                           load_json, load_json_lines)
+                                           load_json, load_json_list, load_json_lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +60,8 @@ def read_hateful(path: PathLike, image_dir: PathLike) -> list[StatementRecord]:
 
 
 def read_vizwiz(path: PathLike, image_dir: PathLike) -> list[VizWizRecord]:
-  rows = load_json(path)
-  if not isinstance(rows, list):
-    raise AnnotationError(path, 'expected a JSON list of questions')
   records = []
-  for label, row in enumerated(rows, 'image'):
+  for label, row in enumerated(load_json_list(path, 'questions'), 'image'):
     image = get(row, 'image', str, path, label)
     answers = tuple(get(a, 'answer', str, path, f'{label} answer {j}')
                     for j, a in enumerate(get(row, 'answers', list, path, label)))

@@ -116,6 +116,14 @@ def load_json(path: PathLike) -> Any:
                           f'{err.msg}') from None
 
 
+def load_json_list(path: PathLike, of: str = '') -> list:
+  """A JSON file whose top level must be a list (of ``of``, for the message)."""
+  rows = load_json(path)
+  if not isinstance(rows, list):
+    raise AnnotationError(path, f'expected a JSON list of {of}' if of else 'expected a JSON list')
+  return rows
+
+
 def load_json_lines(path: PathLike) -> list[tuple[str, Any]]:
   """(record label 'line N', object) for each non-empty line."""
   rows = []
@@ -224,11 +232,8 @@ def read_vqa(questions_path: PathLike, annotations_path: PathLike,
 def read_aokvqa(path: PathLike, image_dir: PathLike) -> list[AOKVQARecord]:
   """``aokvqa_v1p0_{train,val}.json``: a list of questions on COCO 2017 images
   (``image_dir/{image_id:012d}.jpg``, as A-OKVQA's ``get_coco_path``)."""
-  rows = load_json(path)
-  if not isinstance(rows, list):
-    raise AnnotationError(path, 'expected a JSON list of questions')
   records = []
-  for label, row in enumerated(rows, 'question_id'):
+  for label, row in enumerated(load_json_list(path, 'questions'), 'question_id'):
     image_id = get(row, 'image_id', int, path, label)
     choices = get_strings(row, 'choices', path, label)
     correct = get(row, 'correct_choice_idx', int, path, label)

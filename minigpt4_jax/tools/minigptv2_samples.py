@@ -47,8 +47,8 @@ import numpy as np
 from minigpt4_jax import grounding
 from minigpt4_jax.data.transforms import blip_caption
 from minigpt4_jax.evaluate.readers import (AnnotationError, get, get_list, get_strings,
-                                           load_json, read_aokvqa, read_gqa, read_karpathy,
-                                           read_vqa)
+                                           load_json, load_json_list, read_aokvqa, read_gqa,
+                                           read_karpathy, read_vqa)
 from minigpt4_jax.evaluate.refcoco_reader import read_refs
 
 Sample = dict[str, Any]
@@ -259,7 +259,7 @@ def flickr_caption_to_object_samples(path: str | pathlib.Path) -> list[Sample]:
   """[detection] caption -> its phrases with boxes: captiontobbox.json's ``[{image_id,
   caption, output}]``, both verbatim (flickr.py:68-113, CaptionToObjectDataset)."""
   samples = []
-  for n, row in enumerate(_rows(path)):
+  for n, row in enumerate(load_json_list(path)):
     label = f'#{n}'
     image_id = str(get(row, 'image_id', (int, str), path, label))
     samples.append(conversation(f'caption_to_object-{n}', f'flickr30k-images/{image_id}.jpg',
@@ -272,7 +272,7 @@ def flickr_phrase_to_object_samples(path: str | pathlib.Path) -> list[Sample]:
   """[detection] phrase -> ``<p>phrase</p> {box}``: phrasetobbox.json's ``[{image_id,
   phrase, bbox}]``, ``bbox`` already box text (flickr.py:117-159, PhraseToObjectDataset)."""
   samples = []
-  for n, row in enumerate(_rows(path)):
+  for n, row in enumerate(load_json_list(path)):
     label = f'#{n}'
     image_id = str(get(row, 'image_id', (int, str), path, label))
     phrase = get(row, 'phrase', str, path, label)
@@ -292,14 +292,14 @@ def refvg_samples(regions_path: str | pathlib.Path, images_path: str | pathlib.P
   ``VG_MAX_AREA`` one sample; image_data.json gives each image's size and its folder
   (the url's last two parts, ``VG_100K/1.jpg``; the original opens the image for its size)."""
   images = {}
-  for n, image in enumerate(_rows(images_path)):
+  for n, image in enumerate(load_json_list(images_path)):
     label = f'#{n}'
     image_id = get(image, 'image_id', int, images_path, label)
     images[image_id] = ('/'.join(get(image, 'url', str, images_path, label).split('/')[-2:]),
                         get(image, 'width', int, images_path, label),
                         get(image, 'height', int, images_path, label))
   samples = []
-  for n, entry in enumerate(_rows(regions_path)):
+  for n, entry in enumerate(load_json_list(regions_path)):
     for j, region in enumerate(get(entry, 'regions', list, regions_path, f'#{n}')):
       label = f'#{n} region {j}'
       xywh = [get(region, k, (int, float), regions_path, label) for k in ('x', 'y', 'width', 'height')]
@@ -322,7 +322,7 @@ def multitask_conversation_samples(path: str | pathlib.Path) -> list[Sample]:
   on ``COCO_train2014_{id}.jpg``), turns as given; the first question loses its
   ``<image>`` and newlines as the original strips them (multitask_conversation.py:51)."""
   samples = []
-  for n, row in enumerate(_rows(path)):
+  for n, row in enumerate(load_json_list(path)):
     label = f'#{n}'
     image_id = str(get(row, 'id', (int, str), path, label))
     turns = get(row, 'conversations', list, path, label)
@@ -336,13 +336,6 @@ def multitask_conversation_samples(path: str | pathlib.Path) -> list[Sample]:
                     'conversations': [{'from': 'human', 'value': '<image>\n' + first.strip()},
                                       *rest]})
   return samples
-
-
-def _rows(path: str | pathlib.Path) -> list:
-  rows = load_json(path)
-  if not isinstance(rows, list):
-    raise AnnotationError(path, 'expected a JSON list')
-  return rows
 
 
 def write_samples(samples: Sequence[Sample], path: str | pathlib.Path) -> pathlib.Path:
