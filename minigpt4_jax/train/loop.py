@@ -104,9 +104,7 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
   if config.model.lora_dropout and not lora_layers(model):
     raise BadInput(f'model.lora_dropout={config.model.lora_dropout}, but the model has no '
                      'LoRA adapters (model.lora_rank=0 and none in init_from)')
-  logging.info('%s', summary(trainable, frozen))
-  if jax.process_index() == 0:
-    print(summary(trainable, frozen), flush=True)
+  logging.info('%s', summary(trainable, frozen))  # the console shows the project's INFO
   trainable_sh = sharding.state_shardings(trainable, mesh)
   frozen_sh = sharding.state_shardings(frozen, mesh)
   trainable = jax.device_put(trainable, trainable_sh)
