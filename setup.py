@@ -22,6 +22,7 @@ setup(
         'importlib_resources',  # tensorflow-datasets needs it when TensorFlow is absent
         'ml-collections>=1.1',
         'absl-py',
+        'filelock',  # the compilation cache's lock (minigpt4_jax/compile_cache.py)
         'numpy',
         'pillow',
         'qwix>=0.1.8',  # --quantize int8 (models/quantize.py)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, NoReturn
 
 from absl import app, flags
 
+from minigpt4_jax.compile_cache import use_compile_cache
 from minigpt4_jax.errors import BadInput, UserError
 
 DEBUG_ENV = 'MINIGPT4_JAX_DEBUG'
@@ -52,7 +53,9 @@ def reporting_user_errors() -> Iterator[None]:
 
 
 def run(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> None:
-  """Calls ``main(argv)`` (default ``sys.argv[1:]``), reporting a UserError as one line."""
+  """Calls ``main(argv)`` (default ``sys.argv[1:]``), reporting a UserError as one line,
+  with the persistent compilation cache on (``minigpt4_jax.compile_cache``)."""
+  use_compile_cache()
   with reporting_user_errors():
     main(sys.argv[1:] if argv is None else argv)
 
@@ -89,7 +92,9 @@ def parse_absl_flags(argv: list[str]) -> list[str]:
 
 
 def run_absl(main: Callable[[list[str]], Any]) -> None:
-  """``app.run(main)`` with ``run``'s error handling, for the config-file launchers."""
+  """``app.run(main)`` with ``run``'s error handling and compilation cache, for the
+  config-file launchers."""
+  use_compile_cache()
   with reporting_user_errors():
     app.run(main, flags_parser=parse_absl_flags)
 

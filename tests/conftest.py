@@ -1,17 +1,31 @@
 """Session fixtures: a tiny tokenizer, and a tiny random transformers LLaVA (the oracle)
-with its llava-hf directory."""
+with its llava-hf directory; one compilation cache for the session."""
 
 import os
 import pathlib
 import shutil
+import tempfile
 
 # Eight fake CPU devices for the sharding tests; must be set before JAX starts.
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+
+# One persistent compilation cache for the whole session, shared with the commands the
+# tests start (they inherit the environment), so the same tiny programs compile once;
+# every program is kept (the tiny ones compile in well under a second). Never the
+# user's own cache.
+_COMPILE_CACHE = tempfile.mkdtemp(prefix='minigpt4_jax_test_xla_')
+os.environ['MINIGPT4_JAX_COMPILE_CACHE'] = _COMPILE_CACHE
+os.environ['MINIGPT4_JAX_COMPILE_CACHE_MIN_SECS'] = '0'
+os.environ.pop('JAX_COMPILATION_CACHE_DIR', None)
 
 import jax  # noqa: E402
 
 # f32 parity against PyTorch: no reduced-precision matmul passes.
 jax.config.update('jax_default_matmul_precision', 'highest')
+
+from minigpt4_jax.compile_cache import use_compile_cache  # noqa: E402
+
+use_compile_cache()
 
 import pytest  # noqa: E402
 
@@ -27,6 +41,10 @@ _CORPUS = [
     'a cat sitting on a red sofa next to a window, one two three four five six seven eight',
     'a woman in a space suit smiles; a cup of coffee on a saucer; a rocket on the launch pad.',
 ]
+
+
+def pytest_unconfigure(config):
+  shutil.rmtree(_COMPILE_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
