@@ -1,15 +1,18 @@
-r"""The tiny MiniGPT-v2 run: random 448-px towers ('minigptv2_tiny': 256 image tokens,
-2-layer LLaMA, LoRA r 8 / alpha 2 on q/v: the same 0.25 scale), LoRA + projector, on
-six demo photographs with hand-drawn boxes (minigpt4_jax/tools/minigptv2_demo.py:
-[grounding], [refer] and [identify] samples).
+r"""The tiny MiniGPT-v2 run ('minigptv2_tiny': 448 px, 256 image tokens, 2-layer LLaMA,
+LoRA r 8 / alpha 2 on q/v: the same 0.25 scale) trains LoRA + projector on six demo
+photographs with hand-drawn boxes (minigpt4_jax/tools/minigptv2_demo.py: [grounding],
+[refer] and [identify] samples).
 
   python -m launch.train --config configs/tiny_minigptv2.py --workdir runs/tiny_v2
 
-Same recipe as configs/minigptv2_stage3.py, only smaller.
+It starts from the bundled tiny v2 checkpoint: the tiny MiniGPT-4's pretrained ViT (at
+448 px) and its LLM trained on further on the v2 layouts and box text
+(minigpt4_jax/tools/tiny_minigptv2_checkpoint.py), as stage 3 starts from a ViT and an
+LLM that know their jobs. Same recipe as configs/minigptv2_stage3.py, only smaller.
 """
 
 from configs import minigptv2_stage3
-from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax.bundled import TINY_MINIGPTV2_CHECKPOINT, demo_paths
 from minigpt4_jax.families.minigptv2 import TINY_LORA
 
 
@@ -19,6 +22,7 @@ def get_config(arg: str = ''):
   demo = demo_paths()
   c = minigptv2_stage3.get_config().unlock()
   c.model.preset = 'minigptv2_tiny'
+  c.init_from = str(TINY_MINIGPTV2_CHECKPOINT)
   c.model.lora_rank, c.model.lora_alpha = TINY_LORA.rank, TINY_LORA.alpha
   c.data.llava_jsons = (demo.minigptv2_grounding_json,)
   c.data.llava_image_dirs = (demo.image_dir,)

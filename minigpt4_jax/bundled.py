@@ -11,6 +11,7 @@ _PACKAGE = pathlib.Path(__file__).resolve().parent
 ASSETS = _PACKAGE / 'assets'
 TINY_CHECKPOINT = ASSETS / 'tiny_checkpoint'
 TINY_LLAVA_CHECKPOINT = ASSETS / 'tiny_llava_checkpoint'
+TINY_MINIGPTV2_CHECKPOINT = ASSETS / 'tiny_minigptv2_checkpoint'
 TINY_TOKENIZER = ASSETS / 'tiny_tokenizer'
 DEMO = _PACKAGE / 'data' / 'demo'
 

@@ -3,9 +3,10 @@ samples (``configs/tiny_minigptv2.py``).
 
 Written by ``python -m minigpt4_jax.tools.minigptv2_demo`` to ``demo/minigptv2/
 grounding.json`` (``bundled.demo_paths().minigptv2_grounding_json``); the images are
-the cc_sbu_align demo folder's. Per photograph: one
-[grounding] sample (a caption with every phrase boxed), and a [refer] and an
-[identify] sample per box, with the box text of ``minigpt4_jax.grounding``.
+the cc_sbu_align demo folder's. Per photograph: its
+[grounding] samples (a caption with every phrase boxed), and per box its [refer] and
+[identify] samples, with the box text of ``minigpt4_jax.grounding``; one sample per
+instruction of the pools below.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image
 from minigpt4_jax import grounding
 from minigpt4_jax.bundled import demo_paths
 from minigpt4_jax.cli import parse_no_arguments
+from minigpt4_jax.families.minigptv2 import task_prompt
 from minigpt4_jax.tools import minigptv2_samples as v2data
 
 # photograph -> (caption with {0}, {1}, ... for its phrases, [(phrase, pixel corners)]),
@@ -39,6 +41,13 @@ DEMO_BOXES: dict[str, tuple[str, list[tuple[str, tuple[int, int, int, int]]]]] =
                           [('a red motorcycle', (38, 30, 238, 158))]),
 }
 
+# Every instruction the demo may be asked with: the original's [grounding] pool plus the
+# demo's shortcut ('[grounding] describe this image in detail'); every [refer] pattern
+# (RefCOCO's evaluation asks '[refer] give me the location of {}', the chat's --task
+# refer '[refer] {}'); two [identify] patterns.
+GROUNDING_INSTRUCTIONS = (*v2data.GROUNDING_POOL, task_prompt('grounding', ''))
+IDENTIFY_INSTRUCTIONS = v2data.IDENTIFY_POOL[:2]
+
 
 def demo_grounding_samples() -> list[dict]:
   image_dir = pathlib.Path(demo_paths().image_dir)
@@ -48,16 +57,17 @@ def demo_grounding_samples() -> list[dict]:
     width, height = Image.open(image_dir / image).size
     grid = [grounding.box_from_corners(*corners, width, height) for _, corners in boxes]
     grounded = caption.format(*(grounding.phrase_text(p, [b]) for (p, _), b in zip(boxes, grid)))
-    samples.append(v2data.conversation(f'{name}-grounding', image, v2data.GROUNDING_POOL[0],
-                                       grounded))
+    for k, instruction in enumerate(GROUNDING_INSTRUCTIONS):
+      samples.append(v2data.conversation(f'{name}-grounding-{k}', image, instruction, grounded))
     for n, ((phrase, _), box) in enumerate(zip(boxes, grid)):
       text = grounding.box_text(box)
-      samples.append(v2data.conversation(f'{name}-refer-{n}', image,
-                                         v2data.REFER_POOL[2].format(phrase), text))
-      samples.append(v2data.conversation(f'{name}-identify-{n}', image,
-                                         v2data.IDENTIFY_POOL[1].format(text), phrase))
+      for k, pattern in enumerate(v2data.REFER_POOL):
+        samples.append(v2data.conversation(f'{name}-refer-{n}-{k}', image, pattern.format(phrase),
+                                           text))
+      for k, pattern in enumerate(IDENTIFY_INSTRUCTIONS):
+        samples.append(v2data.conversation(f'{name}-identify-{n}-{k}', image,
+                                           pattern.format(text), phrase))
   return samples
-
 
 if __name__ == '__main__':
   parse_no_arguments('python -m minigpt4_jax.tools.minigptv2_demo', __doc__)

@@ -241,8 +241,10 @@ def test_demo_grounding_set_is_the_builders_and_parses_back():
   assert shipped == samples  # shipped = built
   by_id = {s['id']: s['conversations'][1]['value'] for s in samples}
   # astronaut.jpg is 256 x 256: (75, 8, 152, 95) -> 29.3, 3.1, 59.4, 37.1 -> truncated.
-  assert by_id['astronaut-refer-0'] == '{<29><3><59><37>}'
-  found = grounding.parse_grounded(by_id['coffee-grounding'])
+  assert by_id['astronaut-refer-0-1'] == '{<29><3><59><37>}'
+  found = grounding.parse_grounded(by_id['coffee-grounding-0'])
   assert [g.phrase for g in found] == ['a red cup', 'a spoon', 'a saucer']
-  assert grounding.strip_box_syntax(by_id['coffee-grounding']) == \
+  # one sample per instruction: 5 [grounding] per photograph, 7 [refer] + 2 [identify] per box
+  assert len(samples) == 5 * 6 + 9 * 14
+  assert grounding.strip_box_syntax(by_id['coffee-grounding-0']) == \
       'a red cup of espresso with a spoon rests on a saucer.'
