@@ -49,7 +49,7 @@ class TrainPlan:
         'seq_len': self.seq_len, 'remat': self.remat,
         'argument_bytes': c.argument_bytes, 'output_bytes': c.output_bytes,
         'alias_bytes': c.alias_bytes, 'temp_bytes': c.temp_bytes, 'code_bytes': c.code_bytes,
-        'total_bytes': c.total_bytes, 'hbm_bytes': self.chip.hbm_bytes, 'fits': self.fits,
+        'total_bytes': c.total_bytes, 'host_temp_bytes': c.host_temp_bytes, 'hbm_bytes': self.chip.hbm_bytes, 'fits': self.fits,
         'xla_flops_per_device': c.flops, 'analytic_flops': self.analytic_flops,
         'flops_ratio': self.flops_ratio, 'recompute': self.flops_ratio > RECOMPUTE_RATIO,
         'bytes_accessed_per_device': c.bytes_accessed,
@@ -74,7 +74,8 @@ def train_text(plan: TrainPlan) -> str:
       f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}',
       f'memory/device: arguments {gib(c.argument_bytes)}, outputs {gib(c.output_bytes)}, '
       f'aliased {gib(c.alias_bytes)}, temps {gib(c.temp_bytes)}, code {gib(c.code_bytes)}',
-      f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}',
+      f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}'
+      + (f'; host temps {gib(c.host_temp_bytes)}' if c.host_temp_bytes else ''),
       f'FLOPs/device: XLA {c.flops:.4g}, analytic {plan.analytic_flops / plan.devices:.4g}, '
       f'ratio {plan.flops_ratio:.3f}{flag}',
       f'bytes accessed/device: {gib(c.bytes_accessed)} '

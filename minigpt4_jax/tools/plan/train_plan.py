@@ -42,12 +42,17 @@ class TrainRequest:
   devices: Sequence[jax.Device]
   seq_len: int | None = None   # None: train_program.default_shape's
   remat: str | None = None     # None: the config's model.remat
+  llm_layers: int | None = None  # None: the preset's; fewer compile faster at full width
 
 
 def plan_train(request: TrainRequest, batch: int) -> TrainPlan:
   """Compiles the step at global ``batch`` and reads its costs (no weights, no run)."""
   config = request.config
   cfg = train_program.model_config(config)
+  if request.llm_layers is not None:
+    if request.llm_layers < 1:
+      raise ValueError(f'--llm-layers {request.llm_layers}: expected at least 1')
+    cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, num_layers=request.llm_layers))
   shape = train_program.default_shape(config, cfg, batch)
   if request.seq_len:
     shape = dataclasses.replace(shape, seq_len=request.seq_len)
