@@ -65,6 +65,10 @@ def test_tiny_stage1_on_cpu_matches_its_own_count(tmp_path, capsys):
   # BENCHMARKS.md's row for it.
   row = table.row(tmp_path / 'plan.json')
   assert row.startswith('| plan | 8 x cpu, data 8 | 1 |') and f'{figures["flops_ratio"]:.3f}' in row
+  # And its row in the remat policies' table: no remat, the step at half of peak.
+  row = table.policy_row(tmp_path / 'plan.json')
+  step = figures['xla_flops_per_device'] / (0.5 * chips.CHIPS['cpu'].peak_bf16_flops)
+  assert row.startswith('| none | 8 x cpu, data 8, 2 | 1 |') and f'| {step * 1e3:.0f} ms | - |' in row
 
 
 @pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,

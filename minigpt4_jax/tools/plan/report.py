@@ -22,6 +22,7 @@ class TrainPlan:
   batch: int          # global
   seq_len: int
   remat: str
+  llm_layers: int
   cost: CompiledCost
   analytic_flops: float  # whole step, every device together
   # The remat policy's own recompute, as XLA/analytic at the smallest batch; XLA's
@@ -54,7 +55,7 @@ class TrainPlan:
     return {
         'chip': self.chip.name, 'devices': self.devices, 'mesh': self.mesh,
         'batch': self.batch, 'batch_per_device': self.batch / self.devices,
-        'seq_len': self.seq_len, 'remat': self.remat,
+        'seq_len': self.seq_len, 'remat': self.remat, 'llm_layers': self.llm_layers,
         'argument_bytes': c.argument_bytes, 'output_bytes': c.output_bytes,
         'alias_bytes': c.alias_bytes, 'temp_bytes': c.temp_bytes, 'code_bytes': c.code_bytes,
         'total_bytes': c.total_bytes, 'host_temp_bytes': c.host_temp_bytes,
@@ -81,7 +82,8 @@ def train_text(plan: TrainPlan) -> str:
   fit = 'fits' if plan.fits else 'DOES NOT FIT'
   lines = [
       f'{plan.devices} x {plan.chip.name} ({mesh}); batch {plan.batch} '
-      f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}',
+      f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}, '
+      f'{plan.llm_layers} LLM layers',
       f'memory/device: arguments {gib(c.argument_bytes)}, outputs {gib(c.output_bytes)}, '
       f'aliased {gib(c.alias_bytes)}, temps {gib(c.temp_bytes)}, code {gib(c.code_bytes)}',
       f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}'

@@ -70,7 +70,8 @@ def plan_train(request: TrainRequest, batch: int, policy_ratio: float = 1.0) -> 
   analytic = step_flops.train_step(cfg, shape.seq_len, batch, shape.first_target - 1,
                                    lowered.llm_trains)
   return TrainPlan(chip=request.chip, devices=len(request.devices), mesh=dict(mesh.shape),
-                   batch=batch, seq_len=shape.seq_len, remat=remat, cost=cost,
+                   batch=batch, seq_len=shape.seq_len, remat=remat,
+                   llm_layers=cfg.llm.num_layers, cost=cost,
                    analytic_flops=analytic, policy_ratio=policy_ratio)
 
 
