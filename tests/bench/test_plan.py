@@ -139,6 +139,7 @@ def test_decode_on_a_v5e_chip_reads_the_kernels_in_their_stored_layout():
     (['--topology', 'v9:2x2'], '--topology'),
     (['--topology', 'cpu', '--batch', '6'], 'batch 6 must divide by 8'),
     (['--mesh', '1,4'], '--mesh'),
+    (['--topology', 'cpu', '--llm-layers', '0'], '--llm-layers 0: expected at least 1'),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
   with pytest.raises(SystemExit) as exit_:
