@@ -31,10 +31,6 @@ def get_config(arg: str = 'v15_7b'):
   c.data.llava_json = 'playground/data/llava_v1_5_mix665k.json'
   c.data.llava_image_dir = 'playground/data'
   c.mesh.data, c.mesh.fsdp = 1, -1  # ZeRO-3: shard everything over all devices
-  # Gradient checkpointing that keeps o_proj/gate/up outputs in host memory: recompute
-  # about 9% of XLA's FLOPs instead of 21%, at full's HBM (launch.plan, v5p-8, seq 2048;
-  # BENCHMARKS.md). 'mlp' keeps them in HBM: the same recompute at half the batch per chip.
-  c.model.remat = 'mlp_offloaded'
   if 'lora' in options:
     c.model.lora_rank, c.model.lora_alpha = 128, 256.0
     c.train.trainable = families.get('llava').stage_trainable('stage2_lora')

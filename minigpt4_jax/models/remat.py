@@ -8,9 +8,9 @@ tagged with ``jax.ad_checkpoint.checkpoint_name`` in ``llama.py`` (MaxText's
 recompute per byte held (one matmul of depth D = 4096 per element), so a policy trades
 memory for FLOPs linearly; the attention core (Q K^T, softmax, P V) always recomputes,
 since its [B, N, T, S] probabilities are far larger than the matmuls that make them.
-The ``*_offloaded`` policies hold their saved tensors in host memory
-(``pinned_host``) instead of HBM: the memory of 'full', at the price of a host round
-trip per saved byte.
+The ``*_offloaded`` policies send their saved tensors to host memory (``pinned_host``)
+and back; in libtpu's ahead-of-time v5p compiles of 2 and 4 layers that did not lower
+the HBM each layer adds (BENCHMARKS.md).
 """
 
 from __future__ import annotations
