@@ -40,9 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument('--what', choices=('train', 'decode'), default='train')
   p.add_argument('--seq', type=int, help='tokens per row (default: text.max_length, or BOS + image + max_answer_tokens)')
   p.add_argument('--remat', choices=tuple(REMAT_POLICIES),
-                 help='the LLM blocks\' policy (minigpt4_jax/models/remat.py); default: the config\'s')
+                 help='the LLM blocks\' policy (models/remat.py); default: the config\'s')
   p.add_argument('--llm-layers', type=int,
-                 help='LLM blocks to compile (default: the preset\'s): iterate at full width on a few')
+                 help='LLM blocks to compile (default: the preset\'s), at full width')
   p.add_argument('--mesh', help='DATA,FSDP,TENSOR (one may be -1), default: the config\'s')
   p.add_argument('--cache-len', type=int, default=1024, help='decode: KV cache slots')
   p.add_argument('--json', type=pathlib.Path, help='also write the figures here')

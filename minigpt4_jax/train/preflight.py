@@ -16,7 +16,8 @@ from minigpt4_jax.models import remat
 def check_run_inputs(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> None:
   """Raises a UserError naming the first input of the run that cannot work: the workdir
   is a file, ``init_from`` or the tokenizer is missing, random towers of an unknown
-  ``model.preset``, an unknown ``model.remat`` policy, a LoRA dropout rate outside [0, 1), a data piece is missing or broken."""
+  ``model.preset``, an unknown ``model.remat`` policy, a LoRA dropout rate outside [0, 1),
+  a data piece is missing or broken."""
   workdir = pathlib.Path(workdir)
   if workdir.exists() and not workdir.is_dir():
     raise BadInput(f'--workdir {workdir}: is a file, expected a (new or existing) run directory')

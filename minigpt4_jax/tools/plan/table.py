@@ -28,9 +28,9 @@ def train_row(name: str, f: dict) -> str:
           f'{f["step_seconds"]["50%"] * 1e3:.0f} ms, {f["images_per_second"]["50%"]:,.0f} |')
 
 
-POLICY_HEADER = ('| remat | chips, mesh, LLM layers | batch/chip | memory/chip (arg + temp) | host temps '
-                 '| XLA / analytic FLOPs | recompute, of XLA\'s FLOPs | step at 50% of peak FLOP/s '
-                 '| largest clean batch/chip |\n|---|---|---|---|---|---|---|---|---|')
+POLICY_HEADER = ('| remat | chips, mesh, LLM layers | batch/chip | memory/chip (arg + temp) '
+                 '| host temps | XLA / analytic FLOPs | recompute, of XLA\'s FLOPs '
+                 '| step at 50% of peak FLOP/s | largest clean batch/chip |\n|---|---|---|---|---|---|---|---|---|')
 
 
 def policy_row(path: pathlib.Path) -> str:
@@ -45,7 +45,8 @@ def policy_row(path: pathlib.Path) -> str:
   return (f'| {f["remat"]} | {f["devices"]} x {f["chip"]}, {mesh}, {f["llm_layers"]} | '
           f'{f["batch_per_device"]:g} | {gib(f["total_bytes"])} ({gib(f["argument_bytes"])} + '
           f'{gib(f["temp_bytes"])}){"" if f["fits"] else " OOM"} | {gib(f["host_temp_bytes"])} | '
-          f'{f["flops_ratio"]:.3f} | {f["recompute_share"]:.1%} | {seconds * 1e3:.0f} ms | {largest} |')
+          f'{f["flops_ratio"]:.3f} | {f["recompute_share"]:.1%} | {seconds * 1e3:.0f} ms | '
+          f'{largest} |')
 
 
 def decode_row(name: str, f: dict) -> str:
