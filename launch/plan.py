@@ -23,6 +23,7 @@ import sys
 
 import tqdm
 
+from minigpt4_jax.models.remat import REMAT_POLICIES
 from minigpt4_jax.tools.plan import chips, decode_plan, report, train_plan, train_program
 
 
@@ -38,7 +39,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help='binary search for the largest batch that fits without recompute')
   p.add_argument('--what', choices=('train', 'decode'), default='train')
   p.add_argument('--seq', type=int, help='tokens per row (default: text.max_length, or BOS + image + max_answer_tokens)')
-  p.add_argument('--remat', choices=('none', 'full', 'dots'), help='default: the config\'s')
+  p.add_argument('--remat', choices=tuple(REMAT_POLICIES),
+                 help='the LLM blocks\' policy (models/remat.py); default: the config\'s')
+  p.add_argument('--llm-layers', type=int,
+                 help='LLM blocks to compile (default: the preset\'s), at full width')
   p.add_argument('--mesh', help='DATA,FSDP,TENSOR (one may be -1), default: the config\'s')
   p.add_argument('--cache-len', type=int, default=1024, help='decode: KV cache slots')
   p.add_argument('--json', type=pathlib.Path, help='also write the figures here')
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> dict:
     plan = decode_plan.plan_decode(cfg, chip, devices[0], args.batch or 8, args.cache_len)
     print(decode_plan.decode_text(plan))
     return plan.as_dict()
-  request = train_plan.TrainRequest(config, chip, devices, args.seq, args.remat)
+  request = train_plan.TrainRequest(config, chip, devices, args.seq, args.remat, args.llm_layers)
   if not args.find_max_batch:
     plan = train_plan.plan_train(request, args.batch or config.train.batch_size)
     print(report.train_text(plan))

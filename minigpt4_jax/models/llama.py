@@ -16,8 +16,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
 
 from minigpt4_jax.models import layers
+from minigpt4_jax.models import remat as policies
 from minigpt4_jax.models.configs import LlamaConfig
 
 
@@ -139,14 +141,17 @@ class LlamaAttention(nnx.Module):
     """Attends the T new tokens to themselves (no cache) or, with ``layer_cache``, writes
     their keys/values at ``index`` (``KVCache.index``) and attends to every cache slot."""
     cfg = self.cfg
+    # The names tag what a remat policy may keep for the backward (``models/remat.py``).
     q = apply_rope(project_heads(self.q_proj, x_btd, cfg.num_heads), positions_bt, cfg.rope_theta)
+    q = checkpoint_name(q, policies.QUERY)
     k = apply_rope(project_heads(self.k_proj, x_btd, cfg.num_kv_heads), positions_bt, cfg.rope_theta)
-    v = project_heads(self.v_proj, x_btd, cfg.num_kv_heads)
+    k = checkpoint_name(k, policies.KEY)
+    v = checkpoint_name(project_heads(self.v_proj, x_btd, cfg.num_kv_heads), policies.VALUE)
     if layer_cache is not None:
       layer_cache = (write_rows(layer_cache[0], k, index), write_rows(layer_cache[1], v, index))
       k, v = layer_cache
     ctx = layers.attention(q, k.astype(q.dtype), v.astype(q.dtype), mask_bts=mask_bts)
-    return self.o_proj(layers.merge_heads(ctx)), layer_cache
+    return checkpoint_name(self.o_proj(layers.merge_heads(ctx)), policies.OUT_PROJ), layer_cache
 
 
 class LlamaMlp(nnx.Module):
@@ -159,7 +164,9 @@ class LlamaMlp(nnx.Module):
     self.down_proj = layers.linear(cfg.mlp_dim, cfg.hidden, ('mlp', 'embed'), **kw)
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))
+    gate = checkpoint_name(self.gate_proj(x), policies.MLP_GATE)
+    up = checkpoint_name(self.up_proj(x), policies.MLP_UP)
+    return self.down_proj(jax.nn.silu(gate) * up)
 
 
 class LlamaBlock(nnx.Module):
@@ -199,16 +206,6 @@ def positions_from_mask(attention_mask_bt: jax.Array) -> jax.Array:
   return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
 
-# Named rematerialisation policies (``jax.checkpoint_policies``) for the LLM blocks in
-# the backward pass: 'full' recomputes everything, 'dots' keeps the matmul outputs
-# that have no batch dimension (the projections) and recomputes the rest.
-REMAT_POLICIES = {
-    'none': None,
-    'full': jax.checkpoint_policies.nothing_saveable,
-    'dots': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
-}
-
-
 def _rematerialized(block: LlamaBlock, policy, x_btd, positions_bt, mask_bts) -> jax.Array:
   """``block(...)`` under ``jax.checkpoint``. The block is split and merged by hand:
   ``nnx.remat`` tries to update the outer Variables in place, which fails where a
@@ -227,10 +224,9 @@ class Llama(nnx.Module):
 
   def __init__(self, cfg: LlamaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
                remat: str = 'none', rngs: nnx.Rngs):
-    """``remat``: a ``REMAT_POLICIES`` name for the blocks in the backward pass (as
-    LLaVA's gradient checkpointing); a static attribute, so jit specialises on it."""
-    if remat not in REMAT_POLICIES:
-      raise ValueError(f'remat={remat!r}; expected one of {sorted(REMAT_POLICIES)}')
+    """``remat``: a ``models.remat.REMAT_POLICIES`` name for the blocks in the backward pass
+    (as LLaVA's gradient checkpointing); a static attribute, so jit specialises on it."""
+    policies.policy(remat)  # an unknown name fails here, not at the first step
     self.cfg = cfg
     self.remat = remat
     self.embed_tokens = nnx.Embed(
@@ -297,7 +293,7 @@ class Llama(nnx.Module):
         new_k.append(k)
         new_v.append(v)
       elif self.remat != 'none':
-        x_btd = _rematerialized(block, REMAT_POLICIES[self.remat], x_btd, positions, mask_bts)
+        x_btd = _rematerialized(block, policies.policy(self.remat), x_btd, positions, mask_bts)
       else:
         x_btd, _ = block(x_btd, positions, mask_bts)
     logits = self.lm_head(self.norm(x_btd[:, first_logit:]))

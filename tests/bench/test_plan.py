@@ -1,6 +1,7 @@
 """launch.plan: the tiny model's compiled step against its own analytic count and its
 own byte sizes, on this host's CPU and (where libtpu is installed) a TPU topology."""
 
+import dataclasses
 import importlib.util
 import json
 import re
@@ -64,6 +65,11 @@ def test_tiny_stage1_on_cpu_matches_its_own_count(tmp_path, capsys):
   # BENCHMARKS.md's row for it.
   row = table.row(tmp_path / 'plan.json')
   assert row.startswith('| plan | 8 x cpu, data 8 | 1 |') and f'{figures["flops_ratio"]:.3f}' in row
+  # And its row in the remat policies' table: no remat, the step at half of peak.
+  row = table.policy_row(tmp_path / 'plan.json')
+  step = figures['xla_flops_per_device'] / (0.5 * chips.CHIPS['cpu'].peak_bf16_flops)
+  assert row.startswith('| none | 8 x cpu, data 8, 2 | 1 |')
+  assert f'| {step * 1e3:.0f} ms | - |' in row
 
 
 @pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,
@@ -134,6 +140,7 @@ def test_decode_on_a_v5e_chip_reads_the_kernels_in_their_stored_layout():
     (['--topology', 'v9:2x2'], '--topology'),
     (['--topology', 'cpu', '--batch', '6'], 'batch 6 must divide by 8'),
     (['--mesh', '1,4'], '--mesh'),
+    (['--topology', 'cpu', '--llm-layers', '0'], '--llm-layers 0: expected at least 1'),
 ])
 def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
   with pytest.raises(SystemExit) as exit_:
@@ -155,9 +162,17 @@ def test_find_max_batch_bisects_to_the_largest_clean_multiple(monkeypatch, large
   compiles replaced by a rule: clean up to ``largest`` multiples."""
   compiled = []
 
-  def plan(request, batch):
+  @dataclasses.dataclass
+  class Plan:
+    batch: int
+    clean: bool
+    flops_ratio: float = 1.2  # a remat policy's own recompute
+    policy_ratio: float = 1.0
+
+  def plan(request, batch, policy_ratio=1.0):
     compiled.append(batch)
-    return type('Plan', (), {'batch': batch, 'clean': batch <= largest * 8})()
+    assert policy_ratio == (1.0 if len(compiled) == 1 else 1.2)  # the first plan's ratio
+    return Plan(batch, batch <= largest * 8)
 
   monkeypatch.setattr(train_plan, 'plan_train', plan)
   request = train_plan.TrainRequest(train_plan.load_config(TINY_STAGE1), chips.CHIPS['cpu'],
@@ -167,14 +182,30 @@ def test_find_max_batch_bisects_to_the_largest_clean_multiple(monkeypatch, large
   assert len(tried) == len(compiled) <= 2 * max(largest, 1).bit_length() + 1
 
 
-def test_tiny_llava_stage2_counts_the_llm_weight_gradients(tmp_path, capsys):
+def test_tiny_llava_stage2_counts_the_llm_weight_gradients_and_remat(tmp_path, capsys):
   """Stage 2 trains the LLM: XLA's count sits within elementwise work above ours, so the
-  weight-gradient term (about a third of the LLM's step) is neither missing nor doubled."""
-  out = tmp_path / 'plan.json'
-  plan_cli.main(['--config', 'configs/tiny_llava.py:stage2', '--topology', 'cpu',
-                 '--batch', '8', '--seq', '128', '--remat', 'none', '--json', str(out)])
-  figures = json.loads(out.read_text())
+  weight-gradient term (about a third of the LLM's step) is neither missing nor doubled.
+  Remat adds what its policy recomputes: 'full' every block matmul whose output the
+  backward needs (all but down_proj's), 'mlp' only q/k/v and the attention core."""
+  def xla_flops(remat: str) -> dict:
+    out = tmp_path / f'{remat}.json'
+    plan_cli.main(['--config', 'configs/tiny_llava.py:stage2', '--topology', 'cpu',
+                   '--batch', '8', '--seq', '128', '--remat', remat, '--json', str(out)])
+    return json.loads(out.read_text())
+
+  figures = xla_flops('none')
   cfg = preset('tiny_llava')
   q = cfg.num_image_tokens
   assert figures['analytic_flops'] == step_flops.train_step(cfg, 128, 8, q, llm_trains=True)
   assert 1.0 <= figures['flops_ratio'] <= 1.12
+  llm, t = cfg.llm, 128
+  heads, kv = llm.num_heads * llm.head_dim, llm.num_kv_heads * llm.head_dim
+  qkv_core = (flops.dense(t, llm.hidden, heads) + flops.dense(t, llm.hidden, kv) * 2
+              + flops.attention_core(t, t, heads)).total * llm.num_layers * 8
+  o_gate_up = (flops.dense(t, heads, llm.hidden) + flops.dense(t, llm.hidden, llm.mlp_dim) * 2
+               ).total * llm.num_layers * 8
+  none = figures['xla_flops_per_device']
+  full = xla_flops('full')['xla_flops_per_device'] - none
+  mlp = xla_flops('mlp')['xla_flops_per_device'] - none
+  assert 1.0 <= full * 8 / (qkv_core + o_gate_up) <= 1.12
+  assert qkv_core <= mlp * 8 < full * 8 - 0.9 * o_gate_up

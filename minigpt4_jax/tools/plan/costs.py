@@ -19,6 +19,7 @@ class CompiledCost:
   code_bytes: int
   flops: float
   bytes_accessed: float
+  host_temp_bytes: int = 0  # temporaries in host memory (remat policies that offload)
 
   @property
   def total_bytes(self) -> int:
@@ -39,4 +40,5 @@ def compiled_cost(compiled: jax.stages.Compiled) -> CompiledCost:
       code_bytes=int(memory.generated_code_size_in_bytes),
       flops=float(cost.get('flops', 0.0)),
       bytes_accessed=float(cost.get('bytes accessed', 0.0)),
+      host_temp_bytes=int(memory.host_temp_size_in_bytes),
   )

@@ -22,8 +22,12 @@ class TrainPlan:
   batch: int          # global
   seq_len: int
   remat: str
+  llm_layers: int
   cost: CompiledCost
   analytic_flops: float  # whole step, every device together
+  # The remat policy's own recompute, as XLA/analytic at the smallest batch; XLA's
+  # FLOPs above it are the compiler's (memory pressure). 1.0: no remat.
+  policy_ratio: float = 1.0
 
   @property
   def flops_ratio(self) -> float:
@@ -34,9 +38,14 @@ class TrainPlan:
     return self.cost.total_bytes <= self.chip.hbm_bytes
 
   @property
+  def recompute_share(self) -> float:
+    """The part of XLA's FLOPs that the analytic count does not have: recompute."""
+    return max(0.0, 1.0 - 1.0 / self.flops_ratio)
+
+  @property
   def clean(self) -> bool:
-    """Fits in HBM without the compiler recomputing to get there."""
-    return self.fits and self.flops_ratio <= RECOMPUTE_RATIO
+    """Fits in HBM without the compiler recomputing beyond the remat policy to get there."""
+    return self.fits and self.flops_ratio <= max(self.policy_ratio, 1.0) * RECOMPUTE_RATIO
 
   def step_seconds(self, mfu: float) -> float:
     return self.analytic_flops / (self.devices * self.chip.peak_bf16_flops * mfu)
@@ -46,12 +55,14 @@ class TrainPlan:
     return {
         'chip': self.chip.name, 'devices': self.devices, 'mesh': self.mesh,
         'batch': self.batch, 'batch_per_device': self.batch / self.devices,
-        'seq_len': self.seq_len, 'remat': self.remat,
+        'seq_len': self.seq_len, 'remat': self.remat, 'llm_layers': self.llm_layers,
         'argument_bytes': c.argument_bytes, 'output_bytes': c.output_bytes,
         'alias_bytes': c.alias_bytes, 'temp_bytes': c.temp_bytes, 'code_bytes': c.code_bytes,
-        'total_bytes': c.total_bytes, 'hbm_bytes': self.chip.hbm_bytes, 'fits': self.fits,
+        'total_bytes': c.total_bytes, 'host_temp_bytes': c.host_temp_bytes,
+        'hbm_bytes': self.chip.hbm_bytes, 'fits': self.fits,
         'xla_flops_per_device': c.flops, 'analytic_flops': self.analytic_flops,
         'flops_ratio': self.flops_ratio, 'recompute': self.flops_ratio > RECOMPUTE_RATIO,
+        'recompute_share': self.recompute_share,
         'bytes_accessed_per_device': c.bytes_accessed,
         'step_seconds': {f'{m:.0%}': self.step_seconds(m) for m in MFUS},
         'images_per_second': {f'{m:.0%}': self.batch / self.step_seconds(m) for m in MFUS},
@@ -71,12 +82,15 @@ def train_text(plan: TrainPlan) -> str:
   fit = 'fits' if plan.fits else 'DOES NOT FIT'
   lines = [
       f'{plan.devices} x {plan.chip.name} ({mesh}); batch {plan.batch} '
-      f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}',
+      f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}, '
+      f'{plan.llm_layers} LLM layers',
       f'memory/device: arguments {gib(c.argument_bytes)}, outputs {gib(c.output_bytes)}, '
       f'aliased {gib(c.alias_bytes)}, temps {gib(c.temp_bytes)}, code {gib(c.code_bytes)}',
-      f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}',
+      f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}'
+      + (f'; host temps {gib(c.host_temp_bytes)}' if c.host_temp_bytes else ''),
       f'FLOPs/device: XLA {c.flops:.4g}, analytic {plan.analytic_flops / plan.devices:.4g}, '
-      f'ratio {plan.flops_ratio:.3f}{flag}',
+      f'ratio {plan.flops_ratio:.3f}{flag}'
+      + (f' ({plan.recompute_share:.1%} of XLA\'s FLOPs)' if flag else ''),
       f'bytes accessed/device: {gib(c.bytes_accessed)} '
       f'({c.flops / max(c.bytes_accessed, 1):.0f} FLOP/byte)',
   ]

@@ -42,12 +42,18 @@ class TrainRequest:
   devices: Sequence[jax.Device]
   seq_len: int | None = None   # None: train_program.default_shape's
   remat: str | None = None     # None: the config's model.remat
+  llm_layers: int | None = None  # None: the preset's; fewer compile faster at full width
 
 
-def plan_train(request: TrainRequest, batch: int) -> TrainPlan:
-  """Compiles the step at global ``batch`` and reads its costs (no weights, no run)."""
+def plan_train(request: TrainRequest, batch: int, policy_ratio: float = 1.0) -> TrainPlan:
+  """Compiles the step at global ``batch`` and reads its costs (no weights, no run);
+  ``policy_ratio``: ``TrainPlan.policy_ratio``."""
   config = request.config
   cfg = train_program.model_config(config)
+  if request.llm_layers is not None:
+    if request.llm_layers < 1:
+      raise ValueError(f'--llm-layers {request.llm_layers}: expected at least 1')
+    cfg = dataclasses.replace(cfg, llm=dataclasses.replace(cfg.llm, num_layers=request.llm_layers))
   shape = train_program.default_shape(config, cfg, batch)
   if request.seq_len:
     shape = dataclasses.replace(shape, seq_len=request.seq_len)
@@ -64,8 +70,9 @@ def plan_train(request: TrainRequest, batch: int) -> TrainPlan:
   analytic = step_flops.train_step(cfg, shape.seq_len, batch, shape.first_target - 1,
                                    lowered.llm_trains)
   return TrainPlan(chip=request.chip, devices=len(request.devices), mesh=dict(mesh.shape),
-                   batch=batch, seq_len=shape.seq_len, remat=remat, cost=cost,
-                   analytic_flops=analytic)
+                   batch=batch, seq_len=shape.seq_len, remat=remat,
+                   llm_layers=cfg.llm.num_layers, cost=cost,
+                   analytic_flops=analytic, policy_ratio=policy_ratio)
 
 
 def batch_multiple(request: TrainRequest) -> int:
@@ -76,11 +83,16 @@ def batch_multiple(request: TrainRequest) -> int:
 
 def find_max_batch(request: TrainRequest, progress=None) -> tuple[TrainPlan | None, list[TrainPlan]]:
   """(largest clean plan or None, every plan compiled): doubling then bisection over
-  multiples of ``batch_multiple``; clean = fits HBM and no compiler recompute."""
+  multiples of ``batch_multiple``; clean = fits HBM and no compiler recompute beyond
+  the remat policy's own (its FLOPs ratio at the smallest batch)."""
   unit, tried = batch_multiple(request), []
 
   def clean(k: int) -> bool:
-    plan = plan_train(request, k * unit)
+    if tried:
+      plan = plan_train(request, k * unit, tried[0].policy_ratio)
+    else:  # the smallest batch: its ratio is the policy's own
+      plan = plan_train(request, k * unit)
+      plan = dataclasses.replace(plan, policy_ratio=plan.flops_ratio)
     tried.append(plan)
     if progress is not None:
       progress.update(1)
