@@ -32,7 +32,6 @@ from minigpt4_jax.generate.stop_strings import StopTables
 from minigpt4_jax.generate.text_stream import TextStream
 from minigpt4_jax.loading import load
 from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
-from minigpt4_jax.models.quantize import quantized
 from minigpt4_jax.text.templates import Conversation, Template, get_template, postprocess
 from minigpt4_jax.text.tokens import tokenize_with_image
 
@@ -202,10 +201,9 @@ def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtyp
 
   ``template`` defaults to the family's chat template; the generation settings are the
   family's chat defaults with ``generation``'s fields on top (``config=`` replaces both);
-  ``quantize``: ``models.quantize.quantized``'s mode.
+  ``quantize``: ``minigpt4_jax.load``'s ('int8': quantized while loading).
   """
-  loaded = load(ckpt_dir, dtype)
+  loaded = load(ckpt_dir, dtype, quantize=quantize)
   kwargs.setdefault('config', GenerationConfig(**{**loaded.family.chat_defaults,
                                                   **(generation or {})}))
-  model = quantized(loaded.model, quantize)
-  return Chat(model, loaded.tokenizer, template or loaded.template, **kwargs)
+  return Chat(loaded.model, loaded.tokenizer, template or loaded.template, **kwargs)
