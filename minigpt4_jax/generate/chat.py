@@ -29,7 +29,7 @@ from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_p
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
-from minigpt4_jax.generate.text_stream import TextStream
+from minigpt4_jax.generate.text_stream import TextStream, decoded
 from minigpt4_jax.loading import load
 from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
 from minigpt4_jax.text.templates import Conversation, Template, get_template, postprocess
@@ -155,11 +155,11 @@ class Chat:
       return
     embeds, mask = self._open_turn(config)
     tokens: list[int] = []
-    text = TextStream(self.template.stop_strings)
+    text = TextStream(self.tokenizer, self.template.stop_strings)
     seed = self.seed + self.turn
     for new in self.generator.stream(embeds, mask, config, seed=seed, chunk=chunk):
       tokens += new[0]
-      if piece := text.update(self._decode(tokens)):
+      if piece := text.update(tokens):
         yield piece
     if piece := text.finish(self._close_turn(tokens)):
       yield piece
@@ -185,13 +185,10 @@ class Chat:
       raise ValueError('upload an image before asking')
 
   def _close_turn(self, tokens: list[int]) -> str:
-    self.conversation.close_answer(postprocess(self._decode(tokens), self.template.stop_strings))
+    self.conversation.close_answer(postprocess(decoded(self.tokenizer, tokens),
+                                                  self.template.stop_strings))
     self.turn += 1
     return self.conversation.messages[-1][1]
-
-  def _decode(self, tokens: list[int]) -> str:
-    # Special tokens (a leading unk/BOS, the final EOS) are dropped, as MiniGPT-4 drops them.
-    return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
 
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
