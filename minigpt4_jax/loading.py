@@ -26,7 +26,7 @@ from minigpt4_jax.bundled import TINY_TOKENIZER
 from minigpt4_jax.families.base import Family
 from minigpt4_jax.models.configs import LoraConfig, ModelConfig
 from minigpt4_jax.models.params import path_str, split_by_patterns
-from minigpt4_jax.models.quantize import check_mode, quantize_int8, set_weight
+from minigpt4_jax.models.quantize import check_mode, quantize_int8, require_no_lora, set_weight
 from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.text.templates import Template, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -89,6 +89,8 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
   quantizes the towers as they are read and each trained kernel as it is restored.
   """
   config = workdir.upgraded(config)
+  if quantize != 'none':
+    require_no_lora(lora_config(config.model))
   dtype = jnp.dtype(dtype or config.model.dtype)
   remat = config.model.remat if remat is None else remat
   source = pathlib.Path(config.init_from) if config.init_from else None

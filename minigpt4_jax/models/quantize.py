@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import qwix
 from flax import nnx
 
+from minigpt4_jax.models.configs import LoraConfig
 from minigpt4_jax.models.vlm import VisionLanguageModel
 
 QUANTIZE_CHOICES = ('none', 'int8')
@@ -40,8 +41,16 @@ def int8_linear_weights(module: nnx.Module, *example_inputs, **example_kwargs) -
                              **example_kwargs)
 
 
+def require_no_lora(lora: LoraConfig | None) -> None:
+  """Refuses adapters: a LoRA layer adds them to its own float matmul of the kernel,
+  which cannot take qwix's int8 kernel."""
+  if lora is not None:
+    raise ValueError('--quantize int8 is not supported for a model with LoRA adapters')
+
+
 def quantize_int8(model: VisionLanguageModel) -> VisionLanguageModel:
   """The model with its vision tower and LLM replaced by int8-weight copies."""
+  require_no_lora(model.cfg.lora)
   size = model.cfg.vision.image_size
   dtype = model.llm.embed_tokens.dtype
   model.vision = int8_linear_weights(model.vision, jnp.zeros((1, size, size, 3), dtype))

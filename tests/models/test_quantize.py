@@ -17,7 +17,7 @@ from minigpt4_jax.loading import load
 from minigpt4_jax.models.params import param_table, split_by_patterns
 from minigpt4_jax.models.quantize import quantize_int8
 from minigpt4_jax.train.config import base_config
-from minigpt4_jax.workdir import RUN_CONFIG, TrainCheckpoints
+from minigpt4_jax.workdir import CHECKPOINTS, RUN_CONFIG, TrainCheckpoints
 
 ASSETS = pathlib.Path(__file__).resolve().parents[2] / 'minigpt4_jax' / 'assets'
 TINY = ASSETS / 'tiny_checkpoint'
@@ -129,6 +129,16 @@ def test_quantized_while_loading_a_workdir_with_trained_kernels(tmp_path):
   (tmp_path / RUN_CONFIG).write_text(config.to_json())
   nnx.update(model, trained)
   assert_same_parameters(load(tmp_path, jnp.float32, quantize='int8').model, quantize_int8(model))
+
+
+def test_lora_adapters_are_refused_before_loading(tmp_path):
+  config = base_config()
+  config.init_from = str(TINY)
+  config.model.lora_rank = 2
+  (tmp_path / RUN_CONFIG).write_text(config.to_json())
+  (tmp_path / CHECKPOINTS).mkdir()  # no step: the refusal comes before any restore
+  with pytest.raises(ValueError, match='not supported for a model with LoRA adapters'):
+    load(tmp_path, quantize='int8')
 
 
 def test_an_unknown_mode_is_an_error():
