@@ -33,7 +33,7 @@ from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.inputs import require_checkpoint, require_dir
 from minigpt4_jax.loading import load
 from minigpt4_jax.log_routing import VERBOSE_HELP, route_logs
-from minigpt4_jax.models.quantize import QUANTIZE_CHOICES, quantized
+from minigpt4_jax.models.quantize import QUANTIZE_CHOICES
 from minigpt4_jax.text.prompts import PRESETS
 from minigpt4_jax.text.templates import TEMPLATES, get_template
 
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     require_dir(args.images, '--images')
   records = task.read(args.data, args.images, split)[:args.limit]
   route_logs(None, args.verbose)
-  loaded = load(args.ckpt)
-  model = quantized(loaded.model, args.quantize)
+  loaded = load(args.ckpt, quantize=args.quantize)
   template = get_template(args.template) if args.template else loaded.template
   generation = GenerationConfig(max_new_tokens=args.max_new_tokens or task.max_new_tokens,
                                 num_beams=args.num_beams, do_sample=False)
@@ -87,10 +86,10 @@ def main(argv: list[str] | None = None) -> dict | None:
       data=str(args.data.resolve()), images=str(args.images.resolve()) if args.images else '',
       prompt=preset, template=template.name, generation=dataclasses.asdict(generation))
   if task.ranked:  # multiple choice by likelihood (IconQA)
-    answer = ChoiceRanker(HarnessModel(model, loaded.tokenizer, template).loglikelihood,
+    answer = ChoiceRanker(HarnessModel(loaded.model, loaded.tokenizer, template).loglikelihood,
                           records, preset)
   else:
-    answer = Answerer(model, loaded.tokenizer, template, generation, args.batch_size)
+    answer = Answerer(loaded.model, loaded.tokenizer, template, generation, args.batch_size)
   out_dir = args.out or pathlib.Path('runs/eval') / args.ckpt.resolve().name / (
       f'{task.name}-{split}-{preset}')
   results = runner.run(task, records, answer, config, batch_size=args.batch_size,

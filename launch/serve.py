@@ -24,7 +24,7 @@ from minigpt4_jax.compile_cache import use_compile_cache
 from minigpt4_jax.errors import BadInput
 from minigpt4_jax.families import minigptv2
 from minigpt4_jax.loading import load
-from minigpt4_jax.models.quantize import QUANTIZE_CHOICES, quantized
+from minigpt4_jax.models.quantize import QUANTIZE_CHOICES
 from minigpt4_jax.serve.images import DEFAULT_MAX_IMAGE_BYTES
 from minigpt4_jax.serve.server import Server, ServeOptions, make_service
 from minigpt4_jax.text.templates import TEMPLATES, get_template
@@ -78,13 +78,12 @@ def main(argv: list[str] | None = None) -> None:
   use_compile_cache()
   serve_options = options(p, args)
   try:
-    loaded = load(args.ckpt)
+    loaded = load(args.ckpt, quantize=args.quantize)
   except (FileNotFoundError, ValueError) as err:
     p.error(f'--ckpt {args.ckpt}: {err}')
-  model = quantized(loaded.model, args.quantize)
   template = get_template(args.template) if args.template else loaded.template
   try:
-    service = make_service(model, loaded.tokenizer, template,
+    service = make_service(loaded.model, loaded.tokenizer, template,
                            slots=args.slots, context=args.max_length, options=serve_options)
   except BadInput as err:
     p.error(f'--task: {err}')

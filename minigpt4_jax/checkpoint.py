@@ -35,6 +35,7 @@ from minigpt4_jax.damage import DamagedCheckpoint, damage_reason
 from minigpt4_jax.errors import MissingInput, OutputExists
 from minigpt4_jax.models.configs import ModelConfig
 from minigpt4_jax.models.params import param_table, path_str
+from minigpt4_jax.models.quantize import abstract_quantized, set_weight
 from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.tokenizer import TOKENIZER_FILES
 
@@ -226,11 +227,13 @@ def _tower_dtype(table: Mapping[str, nnx.Variable], dtype) -> str:
 
 
 def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None = None, *,
-         remat: str = 'none') -> VisionLanguageModel:
+         remat: str = 'none', quantize: str = 'none') -> VisionLanguageModel:
   """The model of a converted checkpoint, restored straight into its shards.
 
   The model is built abstractly (``nnx.eval_shape``) and each group is restored by
-  orbax directly into the parameters' shardings, so no unsharded copy is ever made.
+  orbax directly into the parameters' shardings, so no unsharded copy is ever made;
+  with ``quantize='int8'`` each group's kernels are quantized as the group arrives, so
+  the float model is never whole in memory (the peak is the int8 model plus one group).
 
   Args:
     ckpt_dir: a directory written by ``launch.convert`` or ``save``.
@@ -242,19 +245,24 @@ def load(ckpt_dir: PathLike, dtype=jnp.bfloat16, mesh: jax.sharding.Mesh | None 
       device, which suits a single accelerator or host; pass a mesh to spread a
       large model over several.
     remat: the LLM blocks' rematerialisation policy (``models.llama.REMAT_POLICIES``).
+    quantize: 'none' or 'int8' (``models.quantize.quantize_int8``'s weights).
   """
   cfg = load_config(ckpt_dir)
   if mesh is None:
     mesh = sharding.make_mesh(devices=jax.local_devices()[:1])
-  model = nnx.eval_shape(lambda: VisionLanguageModel(cfg, dtype=dtype, param_dtype=dtype,
-                                                     remat=remat, rngs=nnx.Rngs(0)))
-  sharding_of = param_shardings(model, mesh)
-  table = param_table(model)
+
+  def create() -> VisionLanguageModel:
+    return VisionLanguageModel(cfg, dtype=dtype, param_dtype=dtype, remat=remat, rngs=nnx.Rngs(0))
+
+  stored = nnx.eval_shape(create)  # the float parameters, as the groups hold them
+  model = abstract_quantized(create, quantize)
+  sharding_of = param_shardings(stored, mesh)
+  table = param_table(stored)
   for group, paths in grouped(table).items():
     abstract = {p: jax.ShapeDtypeStruct(table[p].shape, table[p].dtype, sharding=sharding_of[p])
                 for p in paths}
     for p, array in read_group(ckpt_dir, group, abstract).items():
-      table[p].set_value(array)
+      set_weight(model, p, array)
   return model
 
 

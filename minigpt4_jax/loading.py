@@ -25,7 +25,8 @@ from minigpt4_jax import checkpoint, families, sharding, workdir
 from minigpt4_jax.bundled import TINY_TOKENIZER
 from minigpt4_jax.families.base import Family
 from minigpt4_jax.models.configs import LoraConfig, ModelConfig
-from minigpt4_jax.models.params import split_by_patterns
+from minigpt4_jax.models.params import path_str, split_by_patterns
+from minigpt4_jax.models.quantize import check_mode, quantize_int8, require_no_lora, set_weight
 from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.text.templates import Template, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -80,29 +81,31 @@ def lora_config(model_cfg: ml_collections.ConfigDict) -> LoraConfig | None:
 
 
 def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
-              remat: str | None = None) -> RunModel:
+              remat: str | None = None, quantize: str = 'none') -> RunModel:
   """The model (sharded over ``mesh``) and tokenizer directory a run starts from.
 
   ``dtype`` / ``remat`` default to the run's; an earlier workdir in the ``init_from``
-  chain is rebuilt with the caller's, not its own.
+  chain is rebuilt with the caller's, not its own. ``quantize`` ('int8': for inference)
+  quantizes the towers as they are read and each trained kernel as it is restored.
   """
   config = workdir.upgraded(config)
+  if quantize != 'none':
+    require_no_lora(lora_config(config.model))
   dtype = jnp.dtype(dtype or config.model.dtype)
   remat = config.model.remat if remat is None else remat
   source = pathlib.Path(config.init_from) if config.init_from else None
   if source is None:
     model = random_model(architecture(config.model), dtype, mesh, config.seed, remat)
+    if quantize == 'int8':  # random towers: the tiny demo's, small enough to hold twice
+      model = quantize_int8(model)
     tokenizer_dir = TINY_TOKENIZER
   elif workdir.is_workdir(source):
     earlier = workdir.upgraded(workdir.run_config(source))
-    start = run_model(earlier, mesh, dtype=dtype, remat=remat)
+    start = run_model(earlier, mesh, dtype=dtype, remat=remat, quantize=quantize)
     model, tokenizer_dir = start.model, start.tokenizer_dir
-    _, trained, _ = split_by_patterns(model, tuple(earlier.train.trainable))
-    restored = workdir.TrainCheckpoints(source, read_only=True).restore_trainable(
-        workdir.abstract_like(trained))
-    nnx.update(model, restored)
+    restore_trained(model, source, tuple(earlier.train.trainable), dtype, mesh)
   elif checkpoint.is_complete(source):
-    model = checkpoint.load(source, dtype=dtype, mesh=mesh, remat=remat)
+    model = checkpoint.load(source, dtype=dtype, mesh=mesh, remat=remat, quantize=quantize)
     tokenizer_dir = checkpoint.tokenizer_dir(source)
   else:
     raise FileNotFoundError(
@@ -118,7 +121,23 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
   return RunModel(model, tokenizer_dir)
 
 
-def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None) -> Loaded:
+def restore_trained(model: VisionLanguageModel, run_dir: pathlib.Path, trainable: tuple[str, ...],
+                    dtype, mesh: Mesh) -> None:
+  """Puts the parameters a run trained (its latest step) into ``model`` (``set_weight``:
+  int8 where ``model`` is). The restore target is the float model's, built abstractly:
+  the run saved float parameters whatever ``model`` holds now."""
+  float_model = nnx.eval_shape(lambda: VisionLanguageModel(
+      model.cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
+  _, trained, _ = split_by_patterns(float_model, trainable)
+  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        trained, sharding.state_shardings(trained, mesh))
+  restored = workdir.TrainCheckpoints(run_dir, read_only=True).restore_trainable(target)
+  for path, array in jax.tree_util.tree_leaves_with_path(restored):
+    set_weight(model, path_str(path).removesuffix('/.value'), array)
+
+
+def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None,
+         quantize: str = 'none') -> Loaded:
   """A model to use (chat, evaluation, serving, export): a converted checkpoint, or a
   training workdir (its frozen towers plus the trained parameters of its latest step).
 
@@ -127,16 +146,20 @@ def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None) -> Load
     dtype: the towers' dtype; default bfloat16 on accelerators, float32 on CPUs
       (where XLA emulates bf16 matmuls slowly). The projector stays float32.
     mesh: where to place the parameters (default: the first device).
+    quantize: 'none' or 'int8' (``models.quantize.quantize_int8``'s weights, quantized
+      while loading: the float model is never whole in memory).
   """
+  check_mode(quantize)
   path = pathlib.Path(path)
   dtype = jnp.dtype(dtype or default_dtype())
   mesh = mesh or sharding.make_mesh(devices=jax.local_devices()[:1])
   if workdir.is_workdir(path):
     config = workdir.upgraded(workdir.run_config(path))
     config.init_from = str(path)
-    start = run_model(config, mesh, dtype=dtype, remat='none')
+    start = run_model(config, mesh, dtype=dtype, remat='none', quantize=quantize)
   elif checkpoint.is_complete(path):
-    start = RunModel(checkpoint.load(path, dtype=dtype, mesh=mesh), checkpoint.tokenizer_dir(path))
+    start = RunModel(checkpoint.load(path, dtype=dtype, mesh=mesh, quantize=quantize),
+                     checkpoint.tokenizer_dir(path))
   else:
     raise FileNotFoundError(f'{path}: neither a converted checkpoint ({checkpoint.CONFIG_FILE}) '
                             f'nor a training workdir ({workdir.CHECKPOINTS}/ + {workdir.RUN_CONFIG})')

@@ -29,10 +29,9 @@ from minigpt4_jax.generate.buckets import DEFAULT_BUCKETS, bucket_length, left_p
 from minigpt4_jax.generate.config import GenerationConfig
 from minigpt4_jax.generate.generator import Generator
 from minigpt4_jax.generate.stop_strings import StopTables
-from minigpt4_jax.generate.text_stream import TextStream
+from minigpt4_jax.generate.text_stream import TextStream, decoded
 from minigpt4_jax.loading import load
 from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
-from minigpt4_jax.models.quantize import quantized
 from minigpt4_jax.text.templates import Conversation, Template, get_template, postprocess
 from minigpt4_jax.text.tokens import tokenize_with_image
 
@@ -156,11 +155,11 @@ class Chat:
       return
     embeds, mask = self._open_turn(config)
     tokens: list[int] = []
-    text = TextStream(self.template.stop_strings)
+    text = TextStream(self.tokenizer, self.template.stop_strings)
     seed = self.seed + self.turn
     for new in self.generator.stream(embeds, mask, config, seed=seed, chunk=chunk):
       tokens += new[0]
-      if piece := text.update(self._decode(tokens)):
+      if piece := text.update(tokens):
         yield piece
     if piece := text.finish(self._close_turn(tokens)):
       yield piece
@@ -186,13 +185,10 @@ class Chat:
       raise ValueError('upload an image before asking')
 
   def _close_turn(self, tokens: list[int]) -> str:
-    self.conversation.close_answer(postprocess(self._decode(tokens), self.template.stop_strings))
+    self.conversation.close_answer(postprocess(decoded(self.tokenizer, tokens),
+                                                  self.template.stop_strings))
     self.turn += 1
     return self.conversation.messages[-1][1]
-
-  def _decode(self, tokens: list[int]) -> str:
-    # Special tokens (a leading unk/BOS, the final EOS) are dropped, as MiniGPT-4 drops them.
-    return self.tokenizer.decode(tokens, skip_special_tokens=True)
 
 
 def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtype=None,
@@ -202,10 +198,9 @@ def load_chat(ckpt_dir: str | pathlib.Path, template: str | None = None, *, dtyp
 
   ``template`` defaults to the family's chat template; the generation settings are the
   family's chat defaults with ``generation``'s fields on top (``config=`` replaces both);
-  ``quantize``: ``models.quantize.quantized``'s mode.
+  ``quantize``: ``minigpt4_jax.load``'s ('int8': quantized while loading).
   """
-  loaded = load(ckpt_dir, dtype)
+  loaded = load(ckpt_dir, dtype, quantize=quantize)
   kwargs.setdefault('config', GenerationConfig(**{**loaded.family.chat_defaults,
                                                   **(generation or {})}))
-  model = quantized(loaded.model, quantize)
-  return Chat(model, loaded.tokenizer, template or loaded.template, **kwargs)
+  return Chat(loaded.model, loaded.tokenizer, template or loaded.template, **kwargs)

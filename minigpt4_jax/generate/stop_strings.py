@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from minigpt4_jax.text.templates import cut_at_stop
 
-_BYTE_PIECE = re.compile(r'<0x([0-9A-Fa-f]{2})>')
+BYTE_PIECE = re.compile(r'<0x([0-9A-Fa-f]{2})>')
 
 
 def token_bytes(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> list[bytes]:
@@ -35,7 +35,7 @@ def token_bytes(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> list[byt
   for i, piece in enumerate(pieces):
     if i in special or piece is None:
       continue
-    byte = _BYTE_PIECE.fullmatch(piece)
+    byte = BYTE_PIECE.fullmatch(piece)
     out[i] = bytes([int(byte.group(1), 16)]) if byte else piece.replace('▁', ' ').encode('utf-8')
   return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigpt4_jax.generate.text_stream import TextStream
+from minigpt4_jax.generate.text_stream import TextStream, decoded
 from minigpt4_jax.serve.boxes import boxes_field
 from minigpt4_jax.text.templates import cut_at_stop, postprocess
 
@@ -26,7 +26,7 @@ class Answer:
     self.grounded, self.image_size = grounded, image_size
     self.tokens: list[int] = []
     self.stopped = False  # a request stop string appeared
-    self.stream = TextStream(template_stops + request_stops)
+    self.stream = TextStream(tokenizer, template_stops + request_stops)
 
   def add(self, new: list[int]) -> str:
     """Takes newly generated tokens (those after a request stop string are dropped);
@@ -39,11 +39,10 @@ class Answer:
       # so usage counts the tokens up to it whatever the batching.
       if self.request_stops:
         self.stopped = cut_at_stop(self.decoded(), self.request_stops) != self.decoded()
-    return self.stream.update(self.decoded())
+    return self.stream.update(self.tokens)
 
   def decoded(self) -> str:
-    # Special tokens (a leading unk/BOS, the final EOS) are dropped, as Chat drops them.
-    return self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+    return decoded(self.tokenizer, self.tokens)
 
   def text(self) -> str:
     """The whole reply, as ``Chat`` would record it."""

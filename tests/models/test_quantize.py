@@ -1,18 +1,26 @@
 """Weight-only int8 (qwix): kernels really are int8 in memory with per-output-channel
 absmax scales, each weight within half a step of its float value, and the quantized
-matmuls equal float matmuls with the dequantized kernels (activations untouched)."""
+matmuls equal float matmuls with the dequantized kernels (activations untouched).
+``load(..., quantize='int8')``, which quantizes each kernel as its checkpoint group (or
+its trained value) arrives, gives every parameter, int8 values and scales included,
+equal to ``quantize_int8`` applied to the whole float model after a plain load."""
 
 import pathlib
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from minigpt4_jax.models.quantize import quantize_int8
 from minigpt4_jax.loading import load
+from minigpt4_jax.models.params import param_table, split_by_patterns
+from minigpt4_jax.models.quantize import quantize_int8
+from minigpt4_jax.train.config import base_config
+from minigpt4_jax.workdir import CHECKPOINTS, RUN_CONFIG, TrainCheckpoints
 
-TINY = pathlib.Path(__file__).resolve().parents[2] / 'minigpt4_jax' / 'assets' / 'tiny_checkpoint'
+ASSETS = pathlib.Path(__file__).resolve().parents[2] / 'minigpt4_jax' / 'assets'
+TINY = ASSETS / 'tiny_checkpoint'
 
 
 @pytest.fixture(scope='module')
@@ -83,3 +91,56 @@ def test_int8_forward_equals_dequantized_float_forward(models):
   np.testing.assert_allclose(np.asarray(model.vision(pixels)),
                              np.asarray(dequantized(vision, model.vision)(pixels)),
                              rtol=1e-5, atol=1e-5)
+
+
+def assert_same_parameters(streamed: nnx.Module, reference: nnx.Module) -> None:
+  ours, theirs = param_table(streamed), param_table(reference)
+  assert ours.keys() == theirs.keys()
+  assert sum(v.dtype == jnp.int8 for v in ours.values()) >= 12
+  for path, variable in ours.items():
+    assert variable.dtype == theirs[path].dtype, path
+    np.testing.assert_array_equal(np.asarray(variable[...]), np.asarray(theirs[path][...]),
+                                  err_msg=path)
+
+
+def test_quantized_while_loading_equals_quantize_int8(models):
+  assert_same_parameters(load(TINY, jnp.float32, quantize='int8').model, models[2])
+
+
+def test_quantized_while_loading_llava():
+  llava = ASSETS / 'tiny_llava_checkpoint'
+  assert_same_parameters(load(llava, jnp.float32, quantize='int8').model,
+                         quantize_int8(load(llava, jnp.float32).model))
+
+
+def test_quantized_while_loading_a_workdir_with_trained_kernels(tmp_path):
+  """A run that trained LLM and ViT kernels: those come from its step, quantized there."""
+  trainable = ('projector/.*', 'llm/layers/1/mlp/.*', 'vision/blocks/0/attn/.*')
+  model = load(TINY, jnp.float32).model
+  _, trained, _ = split_by_patterns(model, trainable)
+  trained = jax.tree.map(lambda x: x * 1.5 + 0.01, trained)  # differs from the checkpoint
+  checkpoints = TrainCheckpoints(tmp_path)
+  checkpoints.save(3, trained, trained, {}, {})
+  checkpoints.wait()
+  checkpoints.close()
+  config = base_config()
+  config.init_from = str(TINY)
+  config.train.trainable = trainable
+  (tmp_path / RUN_CONFIG).write_text(config.to_json())
+  nnx.update(model, trained)
+  assert_same_parameters(load(tmp_path, jnp.float32, quantize='int8').model, quantize_int8(model))
+
+
+def test_lora_adapters_are_refused_before_loading(tmp_path):
+  config = base_config()
+  config.init_from = str(TINY)
+  config.model.lora_rank = 2
+  (tmp_path / RUN_CONFIG).write_text(config.to_json())
+  (tmp_path / CHECKPOINTS).mkdir()  # no step: the refusal comes before any restore
+  with pytest.raises(ValueError, match='not supported for a model with LoRA adapters'):
+    load(tmp_path, quantize='int8')
+
+
+def test_an_unknown_mode_is_an_error():
+  with pytest.raises(ValueError, match="--quantize 'int4'"):
+    load(TINY, quantize='int4')

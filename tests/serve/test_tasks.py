@@ -87,8 +87,8 @@ def test_the_last_stream_chunk_carries_the_boxes(served, image):
   whole = _ask(served, 'the dog', image).choices[0]
   last = chunks[-1].choices[0]
   assert last.finish_reason == whole.finish_reason
-  # The boxes of the whole answer (the random model's text is not streamed whole: its
-  # byte tokens decode differently once later bytes arrive, see generate/text_stream.py).
+  # The random model writes byte tokens; their text streams whole (generate/text_stream.py).
+  assert ''.join(c.choices[0].delta.content or '' for c in chunks) == whole.message.content
   assert last.delta.boxes == whole.message.boxes
   assert all(not hasattr(c.choices[0].delta, 'boxes') for c in chunks[:-1])
 
