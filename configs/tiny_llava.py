@@ -41,7 +41,9 @@ def get_config(arg: str = 'stage1'):
     c.data.llava_json = demo.llava_instruct_json
     c.text.max_length = 272     # the two-turn demo conversations (<= 262 tokens)
     c.text.pad_multiple = 64
-    c.train.steps = 150
+    # 300 steps: at 150 the description turns are learnt but the yes/no questions not yet
+    # (tiny POPE 56, VQAv2 75; at 300: 69 and 88, descriptions unchanged).
+    c.train.steps = 300
     c.train.lr = 1e-3
     c.describe_images = tuple(str(pathlib.Path(demo.image_dir) / f'{name}.jpg')
                               for name in DESCRIBED)

@@ -53,6 +53,10 @@ def pope_question(obj: str) -> str:
   return f'Is there a {obj} in the image?'
 
 
+def pope_answer(obj: str, present: bool) -> str:
+  return f'Yes, there is a {obj} in the image.' if present else f'No, there is no {obj} in the image.'
+
+
 def absent_objects(name: str, count: int) -> list[str]:
   """``count`` POPE objects of the other photographs that this one's texts never name
   (deterministic: the next photographs in ``DEMO_IMAGES`` order)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from minigpt4_jax.data.demo_questions import DEMO_FACTS, absent_objects, pope_question
+from minigpt4_jax.data.demo_questions import DEMO_FACTS, absent_objects, pope_answer, pope_question
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 from minigpt4_jax.data.transforms import blip_caption
 from minigpt4_jax.models import IMAGE_TOKEN_ID
@@ -50,10 +50,6 @@ def fill_image_slot(ids: Sequence[int], slot: Sequence[int]) -> Document:
     elif i == 0 or ids[i - 1] != IMAGE_TOKEN_ID:
       out += slot
   return out
-
-
-def pope_answer(obj: str, present: bool) -> str:
-  return f'Yes, there is a {obj} in the image.' if present else f'No, there is no {obj} in the image.'
 
 
 def question_turns(name: str, description: str) -> list[tuple[str, str]]:
