@@ -117,11 +117,12 @@ def test_llm_with_splash_matches_xla():
   model = Llama(dataclasses.replace(tiny_llm, num_layers=1), rngs=nnx.Rngs(0))
   _, _, _, valid = _inputs(t=128)
   ids = jax.random.randint(jax.random.key(1), valid.shape, 0, tiny_llm.vocab_size)
-  want = model(ids, attention_mask=valid)
+  forward = nnx.jit(lambda m, ids, mask: m(ids, attention_mask=mask))
+  want = forward(model, ids, valid)  # 'auto' on CPU: XLA
   attention_kernels.set_implementation(model, 'splash')
   assert {m.attention_impl for _, m in nnx.iter_modules(model)
           if hasattr(m, 'attention_impl')} == {'splash'}
-  got = nnx.jit(lambda m, ids, mask: m(ids, attention_mask=mask))(model, ids, valid)
+  got = forward(model, ids, valid)  # a static attribute: jit traces again
   mask = valid[:, :, None]
   np.testing.assert_allclose(jnp.where(mask, got, 0), jnp.where(mask, want, 0),
                              atol=TOL * np.abs(want).max(), rtol=TOL)
