@@ -24,6 +24,7 @@ import sys
 import tqdm
 
 from minigpt4_jax.models.remat import REMAT_POLICIES
+from minigpt4_jax.models import attention_kernels
 from minigpt4_jax.tools.plan import chips, decode_plan, report, train_plan, train_program
 
 
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help='the LLM blocks\' policy (models/remat.py); default: the config\'s')
   p.add_argument('--llm-layers', type=int,
                  help='LLM blocks to compile (default: the preset\'s), at full width')
+  p.add_argument('--attention', choices=attention_kernels.IMPLEMENTATIONS,
+                 help='the attention kernel (model.attention); default: the config\'s')
   p.add_argument('--mesh', help='DATA,FSDP,TENSOR (one may be -1), default: the config\'s')
   p.add_argument('--cache-len', type=int, default=1024, help='decode: KV cache slots')
   p.add_argument('--json', type=pathlib.Path, help='also write the figures here')
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> dict:
   config = train_plan.load_config(args.config)
   if args.mesh:
     _apply_mesh(config, args.mesh)
+  if args.attention:
+    config.model.attention = args.attention
   devices = chips.devices(topology)
   if args.what == 'decode':
     cfg = train_program.model_config(config).llm

@@ -24,6 +24,7 @@ from transformers import PreTrainedTokenizerBase
 from minigpt4_jax import checkpoint, families, sharding, workdir
 from minigpt4_jax.bundled import TINY_TOKENIZER
 from minigpt4_jax.families.base import Family
+from minigpt4_jax.models import attention_kernels
 from minigpt4_jax.models.configs import LoraConfig, ModelConfig
 from minigpt4_jax.models.params import path_str, split_by_patterns
 from minigpt4_jax.models.quantize import check_mode, quantize_int8, require_no_lora, set_weight
@@ -116,6 +117,8 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
   lora = lora_config(config.model)
   if lora is not None:  # a no-op where an earlier stage added them
     model.add_lora(lora, rngs=rngs)
+  # Runs recorded before the field existed used the default.
+  attention_kernels.set_implementation(model, config.model.get('attention', 'auto'))
   if config.model.tokenizer:
     tokenizer_dir = pathlib.Path(config.model.tokenizer)
   return RunModel(model, tokenizer_dir)

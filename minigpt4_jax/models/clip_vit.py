@@ -31,6 +31,7 @@ class ClipAttention(nnx.Module):
     kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     d = cfg.width
     self.num_heads = cfg.num_heads
+    self.attention_impl = 'auto'  # attention_kernels.set_implementation forces one
     self.q_proj = layers.linear(d, d, ('embed', 'heads_merged'), **kw)
     self.k_proj = layers.linear(d, d, ('embed', 'heads_merged'), **kw)
     self.v_proj = layers.linear(d, d, ('embed', 'heads_merged'), **kw)
@@ -41,6 +42,7 @@ class ClipAttention(nnx.Module):
         layers.split_heads(self.q_proj(x_bpd), self.num_heads),
         layers.split_heads(self.k_proj(x_bpd), self.num_heads),
         layers.split_heads(self.v_proj(x_bpd), self.num_heads),
+        implementation=self.attention_impl,
     )
     return self.out_proj(layers.merge_heads(ctx_bpnh))
 

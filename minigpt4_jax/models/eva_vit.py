@@ -22,6 +22,7 @@ class EvaAttention(nnx.Module):
   def __init__(self, cfg: EvaVitConfig, *, dtype, param_dtype, rngs: nnx.Rngs):
     d = cfg.width
     self.num_heads = cfg.num_heads
+    self.attention_impl = 'auto'  # attention_kernels.set_implementation forces one
     self.qkv = layers.linear(d, 3 * d, ('embed', 'qkv'), use_bias=False, dtype=dtype,
                              param_dtype=param_dtype, rngs=rngs)
     zeros = layers.annotated(nnx.initializers.zeros_init(), ('heads_merged',))
@@ -41,6 +42,7 @@ class EvaAttention(nnx.Module):
         layers.split_heads(q_bpd, self.num_heads),
         layers.split_heads(k_bpd, self.num_heads),
         layers.split_heads(v_bpd, self.num_heads),
+        implementation=self.attention_impl,
     )
     return self.proj(layers.merge_heads(ctx_bpnh))
 

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from minigpt4_jax.models import attention_kernels
+
 Dtype = jnp.dtype | type
 LogicalAxes = tuple[str | None, ...]
 
@@ -87,6 +89,8 @@ def attention(
     *,
     mask_bts: jax.Array | None = None,
     scale: float | None = None,
+    implementation: str = 'auto',
+    causal_valid_bt: jax.Array | None = None,
 ) -> jax.Array:
   """Softmax attention; K may divide N (grouped-query attention).
 
@@ -96,17 +100,16 @@ def attention(
     v_bskh: float[B, S, K, H] values.
     mask_bts: bool[B, T, S], True where a query may attend to a key; None = all.
     scale: logit scale; defaults to H**-0.5.
+    implementation: 'auto' (by backend, dtype and shapes), 'xla', 'cudnn' or
+      'splash'; see ``attention_kernels``.
+    causal_valid_bt: bool[B, T] where ``mask_bts`` is causal self-attention with these
+      keys valid (lets the splash kernel run); None otherwise.
 
   Returns:
     float[B, T, N, H].
   """
-  # implementation=None is XLA's einsum + softmax on every backend in jax 0.10.2 (its
-  # source, jax/_src/nn/functions.py: "defaults to XLA for now"), materialising
-  # [B, N, T, S] logits; cuDNN flash needs implementation='cudnn' (issue 16, item 3).
-  mask = None if mask_bts is None else mask_bts[:, None, :, :]
-  return jax.nn.dot_product_attention(
-      q_btnh, k_bskh, v_bskh, mask=mask, scale=scale
-  )
+  return attention_kernels.attention(q_btnh, k_bskh, v_bskh, mask_bts=mask_bts, scale=scale,
+                                     requested=implementation, causal_valid_bt=causal_valid_bt)
 
 
 def split_heads(x_btd: jax.Array, num_heads: int) -> jax.Array:

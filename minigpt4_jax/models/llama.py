@@ -68,6 +68,17 @@ class KVCache:
 LayerCache = tuple[jax.Array, jax.Array]  # one layer's (keys, values) float[B, L, K, H]
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class AttentionMask:
+  """What the LLM's attention may see: ``allowed_bts`` bool[B, T, S] (``causal_mask``)
+  and, without a cache, ``causal_valid_bt`` bool[B, T], the real tokens of that causal
+  self-attention (the form the splash kernel takes; ``models/attention_kernels.py``)."""
+
+  allowed_bts: jax.Array
+  causal_valid_bt: jax.Array | None = None
+
+
 def write_rows(buffer_bl: jax.Array, new_bt: jax.Array, index: jax.Array) -> jax.Array:
   """``buffer[b, index[b] : index[b] + T] = new[b]`` for every row (in place under jit);
   ``index``: int32[] (one slot for every row) or int32[B] (``KVCache.index``)."""
@@ -134,8 +145,9 @@ class LlamaAttention(nnx.Module):
     self.k_proj = layers.linear(d, cfg.num_kv_heads * h, ('embed', 'kv_merged'), **kw)
     self.v_proj = layers.linear(d, cfg.num_kv_heads * h, ('embed', 'kv_merged'), **kw)
     self.o_proj = layers.linear(cfg.num_heads * h, d, ('heads_merged', 'embed'), **kw)
+    self.attention_impl = 'auto'  # attention_kernels.set_implementation forces one
 
-  def __call__(self, x_btd: jax.Array, positions_bt: jax.Array, mask_bts: jax.Array,
+  def __call__(self, x_btd: jax.Array, positions_bt: jax.Array, mask: AttentionMask,
                layer_cache: LayerCache | None = None,
                index: jax.Array | None = None) -> tuple[jax.Array, LayerCache | None]:
     """Attends the T new tokens to themselves (no cache) or, with ``layer_cache``, writes
@@ -150,7 +162,9 @@ class LlamaAttention(nnx.Module):
     if layer_cache is not None:
       layer_cache = (write_rows(layer_cache[0], k, index), write_rows(layer_cache[1], v, index))
       k, v = layer_cache
-    ctx = layers.attention(q, k.astype(q.dtype), v.astype(q.dtype), mask_bts=mask_bts)
+    ctx = layers.attention(q, k.astype(q.dtype), v.astype(q.dtype), mask_bts=mask.allowed_bts,
+                           implementation=self.attention_impl,
+                           causal_valid_bt=mask.causal_valid_bt)
     return checkpoint_name(self.o_proj(layers.merge_heads(ctx)), policies.OUT_PROJ), layer_cache
 
 
@@ -178,9 +192,9 @@ class LlamaBlock(nnx.Module):
     self.post_attention_norm = RMSNorm(cfg.hidden, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
     self.mlp = LlamaMlp(cfg, **kw)
 
-  def __call__(self, x_btd, positions_bt, mask_bts, layer_cache=None, index=None):
+  def __call__(self, x_btd, positions_bt, mask, layer_cache=None, index=None):
     """(new hidden states, updated layer cache or None); see ``LlamaAttention``."""
-    attended, layer_cache = self.attn(self.input_norm(x_btd), positions_bt, mask_bts,
+    attended, layer_cache = self.attn(self.input_norm(x_btd), positions_bt, mask,
                                       layer_cache, index)
     x_btd = x_btd + attended
     return x_btd + self.mlp(self.post_attention_norm(x_btd)), layer_cache
@@ -206,16 +220,16 @@ def positions_from_mask(attention_mask_bt: jax.Array) -> jax.Array:
   return jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0)
 
 
-def _rematerialized(block: LlamaBlock, policy, x_btd, positions_bt, mask_bts) -> jax.Array:
+def _rematerialized(block: LlamaBlock, policy, x_btd, positions_bt, mask) -> jax.Array:
   """``block(...)`` under ``jax.checkpoint``. The block is split and merged by hand:
   ``nnx.remat`` tries to update the outer Variables in place, which fails where a
   block holds frozen (untraced) weights, as in LLaVA stage 1 or LoRA."""
   graphdef, state = nnx.split(block)
 
-  def run(state, x_btd, positions_bt, mask_bts):
-    return nnx.merge(graphdef, state)(x_btd, positions_bt, mask_bts)[0]
+  def run(state, x_btd, positions_bt, mask):
+    return nnx.merge(graphdef, state)(x_btd, positions_bt, mask)[0]
 
-  return jax.checkpoint(run, policy=policy)(state, x_btd, positions_bt, mask_bts)
+  return jax.checkpoint(run, policy=policy)(state, x_btd, positions_bt, mask)
 
 
 class Llama(nnx.Module):
@@ -281,21 +295,21 @@ class Llama(nnx.Module):
       positions = positions_from_mask(attention_mask)
     if cache is None:
       query_slot_bt = jnp.broadcast_to(jnp.arange(t), (b, t))
-      mask_bts = causal_mask(query_slot_bt, new_valid_bt)
+      mask = AttentionMask(causal_mask(query_slot_bt, new_valid_bt), new_valid_bt)
     else:
       slot_valid = write_rows(cache.slot_valid, new_valid_bt, cache.index)
       query_slot_bt = cache.row_index() + jnp.arange(t)
-      mask_bts = causal_mask(query_slot_bt, slot_valid)
+      mask = AttentionMask(causal_mask(query_slot_bt, slot_valid))
     new_k, new_v = [], []
     for i, block in enumerate(self.layers):
       if cache is not None:
-        x_btd, (k, v) = block(x_btd, positions, mask_bts, (cache.k[i], cache.v[i]), cache.index)
+        x_btd, (k, v) = block(x_btd, positions, mask, (cache.k[i], cache.v[i]), cache.index)
         new_k.append(k)
         new_v.append(v)
       elif self.remat != 'none':
-        x_btd = _rematerialized(block, policies.policy(self.remat), x_btd, positions, mask_bts)
+        x_btd = _rematerialized(block, policies.policy(self.remat), x_btd, positions, mask)
       else:
-        x_btd, _ = block(x_btd, positions, mask_bts)
+        x_btd, _ = block(x_btd, positions, mask)
     logits = self.lm_head(self.norm(x_btd[:, first_logit:]))
     if cache is None:
       return logits

@@ -24,6 +24,7 @@ class BertAttention(nnx.Module):
     d = cfg.hidden
     kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.num_heads = cfg.num_heads
+    self.attention_impl = 'auto'  # attention_kernels.set_implementation forces one
     self.query = layers.linear(d, d, ('qformer_embed', 'heads_merged'), **kw)
     self.key = layers.linear(kv_width, d, ('embed', 'heads_merged'), **kw)
     self.value = layers.linear(kv_width, d, ('embed', 'heads_merged'), **kw)
@@ -35,6 +36,7 @@ class BertAttention(nnx.Module):
         layers.split_heads(self.query(x_bqd), self.num_heads),
         layers.split_heads(self.key(context_bpe), self.num_heads),
         layers.split_heads(self.value(context_bpe), self.num_heads),
+        implementation=self.attention_impl,
     )
     return self.norm(self.out(layers.merge_heads(ctx_bqnh)) + x_bqd)
 

@@ -29,6 +29,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dtype = 'bfloat16'     # compute/storage dtype of the frozen towers
   c.model.tokenizer = ''         # '' = the checkpoint's, or the bundled tiny one
   c.model.remat = 'none'         # LLM blocks' remat policy (models/remat.py): none, full, dots, ...
+  # Attention kernel: 'auto' (cuDNN flash on GPU, Pallas splash on TPU for long causal
+  # sequences, XLA otherwise) | 'xla' | 'cudnn' | 'splash' (models/attention_kernels.py).
+  c.model.attention = 'auto'
   c.model.lora_rank = 0          # > 0: LoRA adapters on the LLM (models/lora.py)
   c.model.lora_alpha = 256.0     # LLaVA-1.5's LoRA: r 128, alpha 256
   c.model.lora_targets = ()      # () = every linear of the LLM blocks

@@ -165,8 +165,9 @@ def train_steps(run: Run, writer: MetricsWriter) -> dict[str, float]:
   try:
     while run.step < t.steps:
       batch = _next_batch(run)
-      run.trainable, run.opt_state, metrics = run.train_step(
-          run.trainable, run.frozen, run.opt_state, batch, jnp.int32(run.step))
+      with jax.set_mesh(run.mesh):  # the splash attention kernel's shard_map reads it
+        run.trainable, run.opt_state, metrics = run.train_step(
+            run.trainable, run.frozen, run.opt_state, batch, jnp.int32(run.step))
       if pending is not None:
         _check_finite(pending[0], jax.device_get(pending[1]))
       run.step += 1

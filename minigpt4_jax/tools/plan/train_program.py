@@ -18,6 +18,7 @@ from jax.sharding import Mesh
 
 from minigpt4_jax import sharding
 from minigpt4_jax.loading import architecture, lora_config
+from minigpt4_jax.models import attention_kernels
 from minigpt4_jax.models.configs import ModelConfig
 from minigpt4_jax.models.params import split_by_patterns
 from minigpt4_jax.models.vlm import VisionLanguageModel
@@ -85,6 +86,7 @@ def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape:
                                 rngs=nnx.Rngs(0))
     if lora is not None:
       model.add_lora(lora, rngs=nnx.Rngs(0))
+    attention_kernels.set_implementation(model, config.model.attention)
     return model
 
   graphdef = split_by_patterns(nnx.eval_shape(create), patterns)[0]
@@ -100,9 +102,10 @@ def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape:
       out_shardings=(t_sh, o_sh, None),
       donate_argnums=(0, 2),
   )
-  lowered = step.lower(_with_shardings(trainable, t_sh), _with_shardings(frozen, f_sh),
-                       _with_shardings(opt_state, o_sh), _abstract_batch(cfg, shape, mesh),
-                       jax.ShapeDtypeStruct((), jnp.int32))
+  with jax.set_mesh(mesh):  # as the trainer steps (the splash kernel's shard_map reads it)
+    lowered = step.lower(_with_shardings(trainable, t_sh), _with_shardings(frozen, f_sh),
+                         _with_shardings(opt_state, o_sh), _abstract_batch(cfg, shape, mesh),
+                         jax.ShapeDtypeStruct((), jnp.int32))
   llm_trains = any(p.startswith('llm/layers') and 'lora_' not in p
                    for p in trained_paths(trainable))
   return LoweredTrainStep(lowered, llm_trains)
