@@ -145,7 +145,10 @@ def _chunk_iterator(source, cfg, *, size: int, seed: int, process_index: int,
   # samples, and mp_prefetch interleaves the workers back into chunk order. Endless
   # data has no last chunk to keep (and its ceil(length / size) overflows an index).
   chunks = _kind(cfg).decoded(ds, cfg, seed).batch(size, drop_remainder=num_epochs is None)
-  it = chunks.to_iter_dataset()
+  # A chunk is a whole batch: grain's default read-ahead (16 threads, 500 elements,
+  # sized for single samples) would hold gigabytes per worker and finish no chunk
+  # until 16 are under way. Two at a time keep a core busy while PIL holds no GIL.
+  it = chunks.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2))
   if cfg.num_workers > 0:
     _mark_flags_parsed()
     it = it.mp_prefetch(
