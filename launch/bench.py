@@ -7,7 +7,10 @@
 --what train: both frameworks' train steps on the same random weights, interleaved
 in one process, at stage-1 and stage-2 shapes (minigpt4_jax.tools.bench.train_bench).
 --what decode: python -m minigpt4_jax.tools.bench.decode at this size (its own table;
-not in --json). Sizes 7b and 13b are the real shapes and need a GPU.
+not in --json). --what data: the input pipeline's cost per 256-image batch on the
+trainer's thread and decode + crop images/s per core
+(minigpt4_jax.tools.bench.data_pipeline; any --size). Sizes 7b and 13b are the
+real shapes and need a GPU.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p = argparse.ArgumentParser(prog='python -m launch.bench', description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--size', choices=sorted(sizes.SIZES), default='tiny')
-  p.add_argument('--what', choices=('train', 'decode', 'all'), default='train')
+  p.add_argument('--what', choices=('train', 'decode', 'data', 'all'), default='train')
   p.add_argument('--json', type=pathlib.Path, help='write the train figures here')
   p.add_argument('--steps', type=int, default=5, help='timed steps per framework and shape')
   p.add_argument('--batch', type=int, help='batch of every shape (default: per size)')
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
       raise BadInput(f'the decode benchmark has sizes {sorted(decode_bench.SIZES)}, not '
                      f'{args.size!r}')
     decode_bench.main(['--size', args.size])
+  if args.what in ('data', 'all'):
+    from minigpt4_jax.tools.bench import data_pipeline
+    data_pipeline.main([])
 
 
 if __name__ == '__main__':

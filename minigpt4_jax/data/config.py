@@ -32,6 +32,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.max_words = 50
   c.image_size = 224
   c.num_workers = 4          # decode/augment processes per host; 0 = in-process
-  c.worker_buffer_size = 2
+  c.worker_buffer_size = 2    # batches each worker stacks ahead (in shared memory)
   c.shuffle = True
   return c

@@ -1,14 +1,17 @@
 """The grain input pipeline: shuffled, repeated, per-host, decoded in workers, resumable.
 
 Per source: slice for this host -> seeded shuffle, reshuffled every epoch -> decode +
-augment (in worker processes) -> batches of good samples. Bad samples are dropped
-and counted into each batch's ``skipped``. With several sources each *batch* comes
-from one source drawn with probability proportional to its weight, as MiniGPT-4's
-``MultiIterLoader`` does (LAION 115 : CC/SBU 14 in stage 1).
+augment -> chunks of b consecutive samples, stacked (both in worker processes, the
+chunks handed over in shared memory) -> batches of b good samples. Bad samples are
+dropped and counted into each batch's ``skipped``; a batch takes rows from the next
+chunk when its own held bad ones, so batches are the same for any worker count. With
+several sources each *batch* comes from one source drawn with probability
+proportional to its weight, as MiniGPT-4's ``MultiIterLoader`` does (LAION 115 :
+CC/SBU 14 in stage 1).
 
-A batch: image float32[b, S, S, 3] (or, from a feature cache, features
-float32[b, Q, C]), text str[b], skipped int64 (bad samples dropped while assembling
-it), where b = global batch // process count.
+A batch: image uint8[b, S, S, 3] (normalised inside the jitted step; or, from a
+feature cache, features float32[b, Q, C]), text str[b], skipped int64 (bad samples
+dropped while assembling it), where b = global batch // process count.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from absl import flags
 from minigpt4_jax.data.llava import DecodeLLaVASample, LLaVAJsonSource
 from minigpt4_jax.data.feature_cache import FeatureCacheSource
 from minigpt4_jax.data.sources import AlignFolderSource, TarShardSource
-from minigpt4_jax.data.transforms import DecodeSample, normalize
+from minigpt4_jax.data.transforms import DecodeSample
 from minigpt4_jax.errors import BadInput
 
 Batch = dict[str, Any]
@@ -128,15 +131,24 @@ def _weights(cfg: ml_collections.ConfigDict, num_sources: int) -> np.ndarray:
   return weights / weights.sum()
 
 
-def _sample_iterator(source, cfg, *, seed: int, process_index: int, process_count: int,
-                     num_epochs: int | None) -> grain.DatasetIterator:
+def _chunk_iterator(source, cfg, *, size: int, seed: int, process_index: int,
+                    process_count: int, num_epochs: int | None) -> grain.DatasetIterator:
+  """Decoded samples stacked ``size`` at a time, in the workers (a partial last chunk
+  when ``num_epochs`` ends the data); with ``ok`` bool[size] marking the good rows."""
   ds = grain.MapDataset.source(source)[process_index::process_count]
   if len(ds) == 0:
     raise ValueError(f'{source!r}: no samples for host {process_index} of {process_count}')
   if cfg.shuffle:
     ds = ds.shuffle(seed=seed)
   ds = ds.repeat(num_epochs)
-  it = _kind(cfg).decoded(ds, cfg, seed).to_iter_dataset()
+  # Batched before the worker slice: each worker stacks whole chunks of consecutive
+  # samples, and mp_prefetch interleaves the workers back into chunk order. Endless
+  # data has no last chunk to keep (and its ceil(length / size) overflows an index).
+  chunks = _kind(cfg).decoded(ds, cfg, seed).batch(size, drop_remainder=num_epochs is None)
+  # A chunk is a whole batch: grain's default read-ahead (16 threads, 500 elements,
+  # sized for single samples) would hold gigabytes per worker and finish no chunk
+  # until 16 are under way. Two at a time keep a core busy while PIL holds no GIL.
+  it = chunks.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2))
   if cfg.num_workers > 0:
     _mark_flags_parsed()
     it = it.mp_prefetch(
@@ -146,37 +158,70 @@ def _sample_iterator(source, cfg, *, seed: int, process_index: int, process_coun
   return iter(it)
 
 
-class _GoodBatches:
-  """Groups decoded samples into batches of ``size`` good ones, counting the bad."""
+def _rows(chunk: Batch, rows: np.ndarray | None) -> Batch:
+  """The chunk's arrays at ``rows`` (None: all of them, not copied)."""
+  return {k: v if rows is None else v[rows] for k, v in chunk.items() if k != 'ok'}
 
-  def __init__(self, samples: grain.DatasetIterator, size: int):
-    self.samples = samples
+
+class _GoodBatches:
+  """Batches of ``size`` good samples from the chunks, counting the bad ones.
+
+  A chunk with no bad rows that starts a batch is the batch, passed on without a
+  copy; otherwise the good rows of as many chunks as it takes are gathered.
+  """
+
+  def __init__(self, chunks: grain.DatasetIterator, size: int):
+    self.chunks = chunks
     self.size = size
+    self.chunk: Batch | None = None  # the chunk rows are taken from
+    self.used = 0                    # its rows already in earlier batches (or skipped)
+    self.chunk_state: Any = None     # the chunk iterator's state before it read the chunk
+
+  def _next_chunk(self) -> None:
+    self.chunk_state = self.chunks.get_state()
+    self.chunk, self.used = next(self.chunks), 0
 
   def next(self) -> Batch:
-    good, skipped = [], 0
-    while len(good) < self.size:
-      sample = next(self.samples)
-      if sample['ok']:
-        good.append(sample)
+    parts, skipped, missing = [], 0, self.size
+    while missing:
+      if self.chunk is None or self.used == len(self.chunk['ok']):
+        self._next_chunk()
+      ok = self.chunk['ok'][self.used:]
+      good_so_far = np.cumsum(ok)
+      # Rows taken: up to and including the one that completes the batch.
+      taken = len(ok) if good_so_far[-1] < missing else int(
+          np.searchsorted(good_so_far, missing)) + 1
+      good = np.flatnonzero(ok[:taken])
+      if len(good) == len(ok) == self.size:
+        parts.append(_rows(self.chunk, None))
       else:
-        skipped += 1
-    batch = {'text': np.array([s['text'] for s in good]), 'skipped': np.int64(skipped)}
-    if 'features' in good[0]:
-      batch['features'] = np.stack([s['features'] for s in good])
-    else:
-      batch['image'] = normalize(np.stack([s['image'] for s in good]))
+        parts.append(_rows(self.chunk, self.used + good))
+      skipped += taken - len(good)
+      missing -= len(good)
+      self.used += taken
+    batch = parts[0] if len(parts) == 1 else {
+        k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    batch['skipped'] = np.int64(skipped)
     return batch
 
-  # Only ever read between batches, so no partial batch needs saving.
+  # Only ever read between batches: the chunk in hand is read again on resume.
   def get_state(self) -> Any:
-    return self.samples.get_state()
+    if self.chunk is None or self.used == len(self.chunk['ok']):
+      return {'chunks': self.chunks.get_state(), 'used': 0}
+    return {'chunks': self.chunk_state, 'used': self.used}
 
   def set_state(self, state: Any) -> None:
-    self.samples.set_state(state)
+    if set(state) != {'chunks', 'used'}:
+      raise ValueError(f'data state {sorted(state)} is not a chunked pipeline state '
+                       "({'chunks', 'used'}): written by an older version")
+    self.chunks.set_state(state['chunks'])
+    self.chunk = None
+    if state['used']:
+      self._next_chunk()
+      self.used = state['used']
 
   def close(self) -> None:
-    self.samples.close()
+    self.chunks.close()
 
 
 @dataclasses.dataclass
@@ -227,8 +272,9 @@ def make_train_iterator(cfg: ml_collections.ConfigDict, *, global_batch_size: in
   sources = make_sources(cfg)
   per_host = global_batch_size // process_count
   batches = [
-      _GoodBatches(_sample_iterator(s, cfg, seed=seed + 1000 * i, process_index=process_index,
-                                    process_count=process_count, num_epochs=num_epochs),
+      _GoodBatches(_chunk_iterator(s, cfg, size=per_host, seed=seed + 1000 * i,
+                                   process_index=process_index, process_count=process_count,
+                                   num_epochs=num_epochs),
                    per_host)
       for i, s in enumerate(sources)
   ]

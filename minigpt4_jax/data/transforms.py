@@ -3,7 +3,8 @@
 train: RandomResizedCrop(224, scale=(0.5, 1.0), bicubic) -> /255 -> CLIP mean/std
 eval:  Resize((224, 224), bicubic)                   -> /255 -> CLIP mean/std
 captions (stage 1): LAVIS ``BlipCaptionProcessor`` with max_words=50.
-Crops are uint8 NHWC; ``normalize`` turns a batch into float32.
+Crops are uint8 NHWC; ``normalize`` turns a batch into float32 (the trainer calls it
+inside its jitted step, so the host never holds float32 pixels).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
 
 
 def normalize(pixels: np.ndarray) -> np.ndarray:
-  """uint8 RGB [..., H, W, 3] -> CLIP-normalised float32 [..., H, W, 3]."""
+  """uint8 RGB [..., H, W, 3] -> CLIP-normalised float32 [..., H, W, 3]; numpy in,
+  numpy out, and a jax.Array in (also traced) gives a jax.Array."""
   return (pixels.astype(np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD
 
 

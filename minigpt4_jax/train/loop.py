@@ -22,7 +22,8 @@ import tqdm
 from jax.experimental import multihost_utils
 
 from minigpt4_jax import sharding, workdir as workdirs
-from minigpt4_jax.data.pipeline import TrainIterator, make_train_iterator
+from minigpt4_jax.data.pipeline import make_train_iterator
+from minigpt4_jax.data.prefetch import DevicePrefetch
 from minigpt4_jax.errors import BadInput
 from minigpt4_jax.loading import run_model
 from minigpt4_jax.models.lora import lora_layers
@@ -61,10 +62,20 @@ def _validate(config: ml_collections.ConfigDict, mesh) -> None:
                      f'{data_parallel} data-parallel devices (mesh.data x mesh.fsdp)')
 
 
-def _device_batch(mesh, arrays: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-  """Host-local numpy arrays -> global arrays split over the data-parallel axes."""
-  return {k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, v.ndim), v)
-          for k, v in arrays.items()}
+def _device_batch(mesh, encoder, config: ml_collections.ConfigDict, step: int,
+                  raw: dict[str, np.ndarray]) -> tuple[int, dict[str, jax.Array]]:
+  """(bad samples skipped, the step's global batch on the mesh): images (uint8, or
+  cached features) and token arrays, split over the data-parallel axes."""
+  tokens = encoder.encode(list(raw['text']),
+                          prompt_index(config.seed, step, encoder.num_instructions))
+  if config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
+    longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
+    tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)
+  vision = {k: raw[k] for k in ('image', 'features') if k in raw}  # features: cached towers
+  arrays = {**vision, **tokens}
+  return int(np.sum(raw['skipped'])), {
+      k: jax.make_array_from_process_local_data(sharding.batch_sharding(mesh, v.ndim), v)
+      for k, v in arrays.items()}
 
 
 @dataclasses.dataclass
@@ -79,7 +90,7 @@ class Run:
   frozen: Any
   opt_state: Any
   train_step: Callable
-  data: TrainIterator
+  data: DevicePrefetch  # (skipped samples, batch on the mesh), one step ahead
   checkpoints: workdirs.TrainCheckpoints
   step: int = 0
   skipped: int = 0
@@ -119,8 +130,10 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
       out_shardings=(trainable_sh, opt_sh, None),
       donate_argnums=(0, 2),  # trainable and optimizer state; never the frozen towers
   )
-  data = make_train_iterator(config.data, global_batch_size=config.train.batch_size,
-                             seed=config.seed)
+  host_batches = make_train_iterator(config.data, global_batch_size=config.train.batch_size,
+                                     seed=config.seed)
+  data = DevicePrefetch(host_batches, lambda step, raw: _device_batch(
+      mesh, encoder, config, step, raw))
   checkpoints = workdirs.TrainCheckpoints(workdir, config.train.keep_checkpoints)
   return Run(config, workdir, mesh, encoder, trainable, frozen, opt_state, train_step, data,
              checkpoints)
@@ -134,24 +147,10 @@ def resume(run: Run) -> None:
   if restored is None:
     return
   run.trainable, run.opt_state = restored['trainable'], restored['opt_state']
-  run.data.set_state(restored['data'])
+  run.data.set_state(restored['data'], step)
   run.step, run.skipped = step, restored['meta']['skipped_samples']
   drop_logged_after(run.workdir, step)
   logging.info('resumed from %s at step %d', run.checkpoints.directory, step)
-
-
-def _next_batch(run: Run) -> dict[str, jax.Array]:
-  """The next global batch on the mesh: images (or cached features) and token arrays."""
-  raw = next(run.data)
-  run.skipped += int(np.sum(raw['skipped']))
-  encoder = run.encoder
-  tokens = encoder.encode(list(raw['text']),
-                          prompt_index(run.config.seed, run.step, encoder.num_instructions))
-  if run.config.text.pad_multiple and jax.process_count() > 1:  # every host, one length
-    longest = multihost_utils.process_allgather(np.int32(tokens['input_ids'].shape[1]))
-    tokens = pad_columns(tokens, int(np.max(longest)), encoder.pad_id)
-  vision = {k: raw[k] for k in ('image', 'features') if k in raw}  # features: cached towers
-  return _device_batch(run.mesh, {**vision, **tokens})
 
 
 def train_steps(run: Run, writer: MetricsWriter) -> dict[str, float]:
@@ -164,7 +163,8 @@ def train_steps(run: Run, writer: MetricsWriter) -> dict[str, float]:
   preemption = PreemptionWatch()  # SIGTERM / SIGINT: save at the next step, raise Preempted
   try:
     while run.step < t.steps:
-      batch = _next_batch(run)
+      skipped, batch = next(run.data)
+      run.skipped += skipped
       with jax.set_mesh(run.mesh):  # the splash attention kernel's shard_map reads it
         run.trainable, run.opt_state, metrics = run.train_step(
             run.trainable, run.frozen, run.opt_state, batch, jnp.int32(run.step))

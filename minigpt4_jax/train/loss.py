@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from minigpt4_jax.data.transforms import normalize
 from minigpt4_jax.models import VisionLanguageModel
 
 
@@ -25,9 +26,11 @@ def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
 
 def batch_nll_sum(model: VisionLanguageModel, batch: dict[str, jax.Array],
                   first_target: int = 1) -> tuple[jax.Array, jax.Array]:
-  """Loss terms of a batch holding either ``image`` float[B, S, S, 3] or the frozen
-  towers' precomputed outputs ``features`` float[B, Q, C] (stage 1 without
-  augmentation can cache them and skip the ViT and Q-Former).
+  """Loss terms of a batch holding either ``image`` or the frozen towers' precomputed
+  outputs ``features`` float[B, Q, C] (stage 1 without augmentation can cache them
+  and skip the ViT and Q-Former). ``image``: uint8[B, S, S, 3] crops as the input
+  pipeline sends them, CLIP-normalised here (on the device, in the step), or
+  float[B, S, S, 3] pixels already normalised.
 
   ``first_target`` (static): no token before this position is ever supervised (the
   shortest prompt's length), so logits are computed from the position before it on.
@@ -35,7 +38,10 @@ def batch_nll_sum(model: VisionLanguageModel, batch: dict[str, jax.Array],
   if 'features' in batch:
     image_embeds = model.project(batch['features'])
   else:
-    image_embeds = model.encode_image(batch['image'])
+    pixels = batch['image']
+    if pixels.dtype == jnp.uint8:
+      pixels = normalize(pixels)
+    image_embeds = model.encode_image(pixels)
   embeds = model.embed_multimodal(batch['input_ids'], image_embeds)
   start = first_target - 1  # position start predicts token first_target
   logits = model.llm(inputs_embeds=embeds, attention_mask=batch['attention_mask'],

@@ -49,7 +49,7 @@ def test_pipeline_reads_llava_json(tmp_path, tokenizer):
   data = make_train_iterator(cfg, global_batch_size=4, seed=0, process_index=0, process_count=1)
   batch = next(data)
   data.close()
-  assert batch['image'].shape == (4, 56, 56, 3) and batch['image'].dtype == np.float32
+  assert batch['image'].shape == (4, 56, 56, 3) and batch['image'].dtype == np.uint8
   enc = SequenceEncoder(tokenizer, SequenceLayout(V1, ALIGNMENT_INSTRUCTIONS, 0, 160, 16))
   tokens = enc.encode(list(batch['text']))
   assert [int((row == IMAGE_TOKEN_ID).sum()) for row in tokens['input_ids']] == [16, 16, 16, 0]

@@ -36,7 +36,7 @@ def test_same_seed_same_batches_other_seed_differs():
   c = _take(make_train_iterator(_cfg(), global_batch_size=4, seed=4), 3)
   assert all(_same(x, y) for x, y in zip(a, b))
   assert not all(_same(x, y) for x, y in zip(a, c))
-  assert a[0]['image'].shape == (4, 224, 224, 3) and a[0]['image'].dtype == np.float32
+  assert a[0]['image'].shape == (4, 224, 224, 3) and a[0]['image'].dtype == np.uint8
 
 
 @pytest.mark.parametrize('workers', [0, 2])
@@ -144,3 +144,29 @@ def test_align_folder_yields_raw_descriptions():
   cfg = _cfg(kind='align', align_dir=demo_paths().align_dir, clean_captions=False, shuffle=False)
   batch = next(make_train_iterator(cfg, global_batch_size=2, seed=0))
   assert list(batch['text']) == [d for _, _, d in DEMO_IMAGES[:2]]  # punctuation kept
+
+
+def test_batches_gather_good_rows_across_chunks_and_resume_inside_one(tmp_path):
+  """Chunks of 2 (the batch size) with bad rows: batches take the next chunk's rows,
+  count the bad ones where they are met, and resume mid-chunk at each batch."""
+  good, junk = _jpeg(), b'not an image'
+  names = ['g0', 'b1', 'g2', 'g3', 'b4', 'b5', 'g6', 'g7', 'g8']  # 9 rows: a partial last chunk
+  _write_tar(tmp_path / 'a.tar', [m for n in names for m in (
+      (f'{n}.jpg', junk if n[0] == 'b' else good), (f'{n}.txt', n.encode()))])
+  cfg = _cfg(train_shards=(str(tmp_path / 'a.tar'),), shuffle=False)
+
+  def batches(start_state=None, count=3):
+    it = make_train_iterator(cfg, global_batch_size=2, seed=0, num_epochs=1)
+    if start_state is not None:
+      it.set_state(json.loads(json.dumps(start_state)))
+    taken = [next(it) for _ in range(count)]
+    state = it.get_state()
+    it.close()
+    return [(list(b['text']), int(b['skipped'])) for b in taken], state
+
+  reference, _ = batches()
+  assert reference == [(['g0', 'g2'], 1), (['g3', 'g6'], 2), (['g7', 'g8'], 0)]
+  for k in (1, 2):  # both states are mid-chunk: g3 and g7 are still to come
+    first, state = batches(count=k)
+    rest, _ = batches(state, 3 - k)
+    assert first + rest == reference

@@ -13,9 +13,11 @@ from flax import nnx
 from minigpt4_jax import sharding
 from minigpt4_jax.convert import tables
 from minigpt4_jax.convert.assign import load_state_dict
+from minigpt4_jax.data.transforms import normalize
 from minigpt4_jax.models.params import path_str
 from minigpt4_jax.families import preset
 from minigpt4_jax.models import IMAGE_TOKEN_ID, VisionLanguageModel
+from minigpt4_jax.train.loss import batch_nll_sum
 from minigpt4_jax.train.optimizer import make_optimizer
 from minigpt4_jax.train.step import make_loss_and_grad, make_train_step
 from minigpt4_jax.train.trainable import split_trainable
@@ -113,6 +115,26 @@ def test_gradient_accumulation_equals_full_batch():
   assert float(m_full['loss']) == pytest.approx(float(m_accum['loss']), rel=1e-6)
   for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(accum)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+def test_uint8_images_are_normalised_in_the_step_as_on_the_host():
+  """The pipeline sends uint8 crops and the jitted step CLIP-normalises them: the same
+  pixels as transformers' CLIPImageProcessor, and the same loss as the float32 batch
+  normalised on the host (what the pipeline sent before)."""
+  from transformers import CLIPImageProcessor
+  model = _model()
+  batch = _batch(model.cfg)
+  pixels = np.random.default_rng(5).integers(0, 256, batch['image'].shape, dtype=np.uint8)
+  clip = CLIPImageProcessor(do_resize=False, do_center_crop=False)
+  expected = clip(list(pixels), return_tensors='np').pixel_values.transpose(0, 2, 3, 1)
+  in_jit = np.asarray(jax.jit(normalize)(jnp.asarray(pixels)))
+  np.testing.assert_allclose(in_jit, expected, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(in_jit, normalize(pixels), rtol=1e-6, atol=1e-6)
+  nll_sum = jax.jit(batch_nll_sum)  # the step's loss, compiled for each pixel dtype
+  nll, count = nll_sum(model, {**batch, 'image': jnp.asarray(pixels)})
+  host_nll, host_count = nll_sum(model, {**batch, 'image': jnp.asarray(normalize(pixels))})
+  assert float(count) == float(host_count)
+  assert float(nll) == pytest.approx(float(host_nll), rel=1e-6)
 
 
 @pytest.mark.parametrize('logits_from', ['every position', 'the first target'])
