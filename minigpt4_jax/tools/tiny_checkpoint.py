@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import time
 
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from minigpt4_jax import checkpoint
 from minigpt4_jax.bundled import TINY_CHECKPOINT, TINY_TOKENIZER
 from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
@@ -33,7 +31,8 @@ from minigpt4_jax.text.tokens import pad_token_id
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.tools.tiny_llm_corpus import lm_documents, training_encoders
 from minigpt4_jax.tools.tiny_towers import (SEED, RowMaker, chat_rows, chat_template_of,
-                                            demo_images, fit, lm_batches, lm_loss, train_towers)
+                                          demo_images, fit, lm_batches, lm_loss,
+                                          save_tiny_checkpoint, train_towers)
 
 LLM_STEPS, LLM_BATCH, LLM_LR = 600, 16, 3e-3
 
@@ -71,8 +70,7 @@ def main() -> None:
   loss = train_towers(model, tokenizer, minigpt4_rows(tokenizer, model), demo_images(), SEED + 2,
                       'tiny ViT + Q-Former')
   print(f'tiny ViT + Q-Former: caption loss {loss:.3f}')
-  checkpoint.save(model, TINY_CHECKPOINT, TINY_TOKENIZER, dtype=jnp.float32, overwrite=True)
-  print(f'wrote {TINY_CHECKPOINT} in {time.perf_counter() - start:.0f} s')
+  save_tiny_checkpoint(model, TINY_CHECKPOINT, start)
 
 
 if __name__ == '__main__':

@@ -27,7 +27,7 @@ from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.tools.llava_demo import demo_samples
 from minigpt4_jax.tools.tiny_llm_corpus import llava_encoders
 from minigpt4_jax.tools.tiny_towers import (SEED, RowMaker, chat_rows, chat_template_of,
-                                            demo_images, train_towers)
+                                          demo_images, save_tiny_checkpoint, train_towers)
 
 
 def llava_rows(tokenizer, model: VisionLanguageModel) -> list[RowMaker]:
@@ -53,9 +53,7 @@ def main() -> None:
   loss = train_towers(model, tokenizer, llava_rows(tokenizer, model), squares, SEED + 3,
                       'tiny CLIP')
   print(f'tiny CLIP: caption loss {loss:.3f}')
-  checkpoint.save(model, TINY_LLAVA_CHECKPOINT, TINY_TOKENIZER, dtype=jnp.float32,
-                  overwrite=True)
-  print(f'wrote {TINY_LLAVA_CHECKPOINT} in {time.perf_counter() - start:.0f} s')
+  save_tiny_checkpoint(model, TINY_LLAVA_CHECKPOINT, start)
 
 
 if __name__ == '__main__':

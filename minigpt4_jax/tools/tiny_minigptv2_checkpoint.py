@@ -41,7 +41,7 @@ from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.tools.minigptv2_demo import demo_grounding_samples
 from minigpt4_jax.tools.tiny_llm_corpus import (Document, Row, chat_row, ended, fill_image_slot,
                                                 lm_documents, question_turns)
-from minigpt4_jax.tools.tiny_towers import SEED, fit, lm_batches, lm_loss
+from minigpt4_jax.tools.tiny_towers import SEED, fit, lm_batches, lm_loss, save_tiny_checkpoint
 
 LLM_STEPS, LLM_BATCH, LLM_LR = 300, 16, 1e-3
 MAX_LENGTH = 512  # above any v2 document (the longest, a description, is 216 tokens)
@@ -108,9 +108,7 @@ def main() -> None:
   batches = lm_batches(docs, LLM_BATCH, pad_token_id(tokenizer), np.random.default_rng(SEED + 4))
   loss = fit(model.llm, nnx.Param, batches, lm_loss, LLM_STEPS, LLM_LR, 'tiny v2 LLM')
   print(f'tiny v2 LLM: loss {loss:.3f}')
-  checkpoint.save(model, TINY_MINIGPTV2_CHECKPOINT, TINY_TOKENIZER, dtype=jnp.float32,
-                  overwrite=True)
-  print(f'wrote {TINY_MINIGPTV2_CHECKPOINT} in {time.perf_counter() - start:.0f} s')
+  save_tiny_checkpoint(model, TINY_MINIGPTV2_CHECKPOINT, start)
 
 
 if __name__ == '__main__':

@@ -16,16 +16,19 @@ A fresh, seeded projector then replaces the throwaway one, for ``launch.train``.
 from __future__ import annotations
 
 import pathlib
+import time
 from typing import Callable, Iterator, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 from PIL import Image
 from tqdm import tqdm
 
-from minigpt4_jax.bundled import demo_paths
+from minigpt4_jax import checkpoint
+from minigpt4_jax.bundled import TINY_TOKENIZER, demo_paths
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 from minigpt4_jax.data.transforms import decode_rgb, normalize, train_image
 from minigpt4_jax.families import family_of
@@ -157,3 +160,11 @@ def train_towers(model: VisionLanguageModel, tokenizer, makers: Sequence[RowMake
   model.projector = make_projector(cfg.projector, cfg.projector_in, cfg.llm.hidden,
                                    rngs=nnx.Rngs(SEED + 1))
   return loss
+
+
+def save_tiny_checkpoint(model: VisionLanguageModel, out: pathlib.Path, started: float) -> None:
+  """Writes a builder's model as a float32 converted checkpoint with the tiny tokenizer
+  (replacing the bundled one) and says how long the build took since ``started``
+  (``time.perf_counter()``)."""
+  checkpoint.save(model, out, TINY_TOKENIZER, dtype=jnp.float32, overwrite=True)
+  print(f'wrote {out} in {time.perf_counter() - started:.0f} s')
