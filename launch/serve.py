@@ -20,7 +20,7 @@ import os
 import pathlib
 import sys
 
-from minigpt4_jax.compile_cache import use_compile_cache
+from minigpt4_jax.cli import run
 from minigpt4_jax.errors import BadInput
 from minigpt4_jax.families import minigptv2
 from minigpt4_jax.loading import load
@@ -75,7 +75,6 @@ def options(p: argparse.ArgumentParser, args: argparse.Namespace) -> ServeOption
 def main(argv: list[str] | None = None) -> None:
   p = parser()
   args = p.parse_args(sys.argv[1:] if argv is None else argv)
-  use_compile_cache()
   serve_options = options(p, args)
   try:
     loaded = load(args.ckpt, quantize=args.quantize)
@@ -96,4 +95,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-  main()
+  run(main)
