@@ -19,8 +19,8 @@ train images), gqa/, ocrvqa/, visual_genome/ (VG_100K/ and VG_100K_2/).
 
 Differences from the original, each a known gap: the original's per-dataset batch
 sizes (2-6) become one batch size; unnatural_instruction (text only, ratio 10 of
-730) is left out: the original asks it as '[INST] {} [/INST]', one space (no image
-part, so no trailing space), where the minigptv2 training template puts two.
+730) is left out: no reader of its file yet (the minigptv2 template already trains a
+text-only conversation as the original asks it, '[INST] {} [/INST]', one space).
 """
 
 from minigpt4_jax import families

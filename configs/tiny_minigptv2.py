@@ -6,9 +6,10 @@ photographs with hand-drawn boxes (minigpt4_jax/tools/minigptv2_demo.py: [ground
   python -m launch.train --config configs/tiny_minigptv2.py --workdir runs/tiny_v2
 
 It starts from the bundled tiny v2 checkpoint: the tiny MiniGPT-4's pretrained ViT (at
-448 px) and its LLM trained on further on the v2 layouts and box text
-(minigpt4_jax/tools/tiny_minigptv2_checkpoint.py), as stage 3 starts from a ViT and an
-LLM that know their jobs. Same recipe as configs/minigptv2_stage3.py, only smaller.
+448 px), its LLM trained on further on the v2 layouts and box text, and a projector
+trained with that LLM on the demo samples' image features
+(minigpt4_jax/tools/tiny_minigptv2_checkpoint.py), as stage 3 starts from stage 2's
+ViT, LLM and llama_proj. Same recipe as configs/minigptv2_stage3.py, only smaller.
 """
 
 from configs import minigptv2_stage3

@@ -46,6 +46,8 @@ class Template:
     image_join: between the image and the first question; None drops the question.
     train_system: training text before the first turn.
     train_question: training text of a human message (``{}``).
+    train_text_question: ``train_question`` of a conversation without an image (None:
+      the same).
     train_answer_prefix: training text before each answer.
     end_sym: ends each supervised answer.
     later_turn_prefix: before every training human turn after the first.
@@ -67,6 +69,7 @@ class Template:
   image_join: str | None = ' '
   train_system: str = ''
   train_question: str = '{}'
+  train_text_question: str | None = None
   train_answer_prefix: str = ''
   end_sym: str = '\n'
   later_turn_prefix: str = ''
@@ -96,10 +99,14 @@ class Template:
     """(role, text) turns, human messages already rendered (``with_image``) -> the
     training text, adjacent prompt pieces merged."""
     texts = [(self.train_system, False)]
+    has_image = any(role == HUMAN and IMAGE_MARKER in text for role, text in turns)
+    question = self.train_question
+    if not has_image and self.train_text_question is not None:
+      question = self.train_text_question
     for i, (role, text) in enumerate(turns):
       if role == HUMAN:
         prefix = self.later_turn_prefix if i else ''
-        texts.append((prefix + self.train_question.format(text), False))
+        texts.append((prefix + question.format(text), False))
       else:
         texts += [(self.train_answer_prefix, False), (text + self.end_sym, True)]
     segments: list[Segment] = []
@@ -131,9 +138,12 @@ LLAMA2 = Template(
 # on EOS. Its datasets write '<Img><ImageHere></Img> ' + instruction + ' ' and the
 # model wraps that in '[INST] {} [/INST]': two spaces before [/INST]
 # (minigpt_base.py:239-240); turns after the first start with the text '<s>' (166-209).
+# Its one text-only dataset, unnatural_instruction.py, writes the bare instruction: one
+# space before [/INST].
 MINIGPTV2 = Template(
     'minigptv2', '', ('<s>[INST] ', ' [/INST]'), '', stop_strings=(),
-    train_question='[INST] {}  ', train_answer_prefix='[/INST]', end_sym='</s>',
+    train_question='[INST] {}  ', train_text_question='[INST] {} ',
+    train_answer_prefix='[/INST]', end_sym='</s>',
     later_turn_prefix='<s>')
 # LLaVA's conv_vicuna_v1 ('<image>\n' leads the first question); answers end with
 # EOS, which stops generation.

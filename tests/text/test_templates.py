@@ -75,6 +75,19 @@ def test_text_cannot_open_a_second_image_slot(name):
   assert conversation.prompt().count('<ImageHere>') == 1
 
 
+def test_minigptv2_trains_text_only_turns_with_one_space():
+  """The original's unnatural_instruction.py samples (no image) are the bare instruction
+  in '[INST] {} [/INST]': one space; image samples end theirs with a space: two."""
+  template = get_template('minigptv2')
+  text = lambda turns: ''.join(s.text for s in template.training_segments(turns))
+  assert text([('human', 'name a fruit'), ('gpt', 'apple')]) == (
+      '[INST] name a fruit [/INST]apple</s>')
+  assert text([('human', template.with_image('[vqa] what is it')), ('gpt', 'a cat'),
+               ('human', 'and its colour'), ('gpt', 'orange')]) == (
+      '[INST] <Img><ImageHere></Img> [vqa] what is it  [/INST]a cat</s>'
+      '<s>[INST] and its colour  [/INST]orange</s>')
+
+
 def test_unknown_template():
   with pytest.raises(ValueError, match="unknown template 'vicuna'"):
     get_template('vicuna')
