@@ -21,37 +21,45 @@ def _optax_nll(logits, targets):
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
 
 
-def _weighted(nll_fn, weights):
-  return lambda logits, targets: jnp.sum(nll_fn(logits, targets) * weights)
+def _value_and_grad(nll_fn, logits, targets, weights):
+  """(nll, gradient of sum(weights * nll) with respect to the logits)."""
+  return nll_fn(logits, targets), jax.grad(
+      lambda x: jnp.sum(nll_fn(x, targets) * weights))(logits)
+
+
+@jax.jit  # one program for the three (eager mode compiles each operation apart)
+def _ours_and_references(logits, targets, weights):
+  # The references' gradients in float32, as autodiff computes them before its cast.
+  return (_value_and_grad(token_nll, logits, targets, weights),
+          [_value_and_grad(fn, logits.astype(jnp.float32), targets, weights)
+           for fn in (_optax_nll, _log_softmax_nll)])
 
 
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
 def test_token_nll_equals_optax_and_log_softmax(dtype):
-  keys = jax.random.split(jax.random.key(0), 3)
-  logits = (4 * jax.random.normal(keys[0], (B, T, V))).astype(dtype)
-  targets = jax.random.randint(keys[1], (B, T), 0, V)
-  weights = jax.random.uniform(keys[2], (B, T))  # a cotangent that is not all ones
-  ours = token_nll(logits, targets)
-  assert ours.dtype == jnp.float32
-  ours_grad = jax.grad(_weighted(token_nll, weights))(logits, targets)
-  assert ours_grad.dtype == dtype
-  for reference in (_optax_nll, _log_softmax_nll):
+  rng = np.random.default_rng(0)
+  logits = jnp.asarray(4 * rng.standard_normal((B, T, V)), dtype)
+  targets = jnp.asarray(rng.integers(0, V, (B, T)), jnp.int32)
+  weights = jnp.asarray(rng.uniform(size=(B, T)), jnp.float32)  # a cotangent, not all ones
+  (ours, ours_grad), references = _ours_and_references(logits, targets, weights)
+  assert ours.dtype == jnp.float32 and ours_grad.dtype == dtype
+  for value, grad in references:
     # Both accumulate in float32 from the same logits: float32 agreement either way.
-    np.testing.assert_allclose(ours, reference(logits, targets), rtol=1e-6, atol=1e-6)
-    # The reference's float32 gradient, cast to the logits' dtype as autodiff does.
-    expected = jax.grad(_weighted(reference, weights))(logits.astype(jnp.float32), targets)
+    np.testing.assert_allclose(ours, value, rtol=1e-6, atol=1e-6)
     if dtype == jnp.float32:
-      np.testing.assert_allclose(ours_grad, expected, rtol=1e-6, atol=1e-7)
+      np.testing.assert_allclose(ours_grad, grad, rtol=1e-6, atol=1e-7)
     else:  # one bfloat16 rounding of the same float32 value
-      np.testing.assert_array_equal(ours_grad, expected.astype(dtype))
+      np.testing.assert_array_equal(ours_grad, grad.astype(dtype))
 
 
 def test_token_nll_sum_counts_supervised_tokens_only():
-  keys = jax.random.split(jax.random.key(1), 2)
-  logits = jax.random.normal(keys[0], (B, T, V))
-  ids = jax.random.randint(keys[1], (B, T), 0, V).at[:, 1].set(-200)  # an image slot
-  mask = jnp.zeros((B, T)).at[:, 3:].set(1.0)
-  total, count = token_nll_sum(logits, ids, mask)
-  expected = _log_softmax_nll(logits[:, 2:-1], ids[:, 3:])
+  rng = np.random.default_rng(1)
+  logits = jnp.asarray(rng.standard_normal((B, T, V)), jnp.float32)
+  ids = rng.integers(0, V, (B, T)).astype(np.int32)
+  ids[:, 1] = -200  # an image slot
+  mask = np.zeros((B, T), np.float32)
+  mask[:, 3:] = 1.0
+  total, count = jax.jit(token_nll_sum)(logits, ids, mask)
+  expected = jax.jit(_log_softmax_nll)(logits[:, 2:-1], ids[:, 3:])
   np.testing.assert_allclose(total, jnp.sum(expected), rtol=1e-6)
   assert count == B * (T - 3)
