@@ -23,6 +23,10 @@ def get_config(arg: str = 'vicuna13b'):
   c.data.weights = (115.0, 14.0)
   c.data.augment = True          # RandomResizedCrop(224, 0.5-1.0) as trained (before Nov 2023)
   c.data.clean_captions = True   # blip_caption, max 50 words
+  # Batches padded to their longest caption rounded up to 8: of the 72 columns (BOS, 32
+  # image tokens, <= 32 caption tokens, rounded up) a batch of BLIP captions needs 56 or
+  # 64; five shapes at most, each compiled once (BENCHMARKS.md, "Length bucketing").
+  c.text.pad_multiple = 8
   c.train.steps = 20_000
   c.train.batch_size = 256
   c.train.lr, c.train.min_lr, c.train.warmup_lr = 1e-4, 8e-5, 1e-6

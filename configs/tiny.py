@@ -36,6 +36,7 @@ def get_config(arg: str = 'stage1'):
     c.train.steps = 300
     c.train.lr, c.train.min_lr, c.train.warmup_lr = 3e-3, 3e-4, 1e-5
     c.train.warmup_steps = 20
+    c.text.pad_multiple = 0  # one compilation of the step for the CPU demo and tests
   else:
     c = minigpt4_stage2.get_config('tiny').unlock()
     c.data.align_dir = demo.align_dir

@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help='LLM blocks to compile (default: the preset\'s), at full width')
   p.add_argument('--attention', choices=attention_kernels.IMPLEMENTATIONS,
                  help='the attention kernel (model.attention); default: the config\'s')
+  p.add_argument('--features', action='store_true',
+                 help='train on cached tower outputs (data.kind=features): no ViT/Q-Former')
   p.add_argument('--mesh', help='DATA,FSDP,TENSOR (one may be -1), default: the config\'s')
   p.add_argument('--cache-len', type=int, default=1024, help='decode: KV cache slots')
   p.add_argument('--json', type=pathlib.Path, help='also write the figures here')
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> dict:
     _apply_mesh(config, args.mesh)
   if args.attention:
     config.model.attention = args.attention
+  if args.features:
+    config.data.kind = 'features'
   devices = chips.devices(topology)
   if args.what == 'decode':
     cfg = train_program.model_config(config).llm

@@ -46,6 +46,13 @@ def padded_length(longest: int, max_length: int, pad_multiple: int) -> int:
   return min(max_length, -(-longest // pad_multiple) * pad_multiple)
 
 
+def batch_lengths(shortest: int, max_length: int, pad_multiple: int) -> tuple[int, ...]:
+  """Every length ``padded_length`` can give a batch whose rows hold ``shortest`` to
+  ``max_length`` tokens: the shapes the train step compiles for, at most."""
+  return tuple(sorted({padded_length(n, max_length, pad_multiple)
+                       for n in range(shortest, max_length + 1)}))
+
+
 def batch_arrays(rows: Sequence[tuple[Sequence[int], Sequence[float]]], length: int,
                  pad_id: int) -> dict[str, np.ndarray]:
   """(token ids, per-token supervision) rows -> input_ids int32[B, length],
@@ -197,6 +204,12 @@ class SequenceEncoder:
     if not self.layout.template.split_specials or not self.prompts:
       return 1
     return min(len(p) for p in self.prompts)
+
+  @property
+  def batch_lengths(self) -> tuple[int, ...]:
+    """The lengths a batch can have (one compilation of the train step each): a row
+    holds its prompt and at least one answer token."""
+    return batch_lengths(self.first_target + 1, self.length, self.layout.pad_multiple)
 
   def encode_one(self, sample: Sample, instruction_index: int = 0,
                  where: str = 'sample') -> Row:

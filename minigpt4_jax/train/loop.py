@@ -78,6 +78,16 @@ def _device_batch(mesh, encoder, config: ml_collections.ConfigDict, step: int,
       for k, v in arrays.items()}
 
 
+def sequence_encoder(config: ml_collections.ConfigDict, tokenizer_dir: pathlib.Path | str,
+                     num_image_tokens: int) -> SequenceEncoder:
+  """The run's text encoder, from its ``text`` fields."""
+  return SequenceEncoder(load_tokenizer(tokenizer_dir), SequenceLayout(
+      template=get_template(config.text.template),
+      instructions=tuple(config.text.instructions),
+      max_answer_tokens=config.text.max_answer_tokens, max_length=config.text.max_length,
+      num_image_tokens=num_image_tokens, pad_multiple=config.text.pad_multiple))
+
+
 @dataclasses.dataclass
 class Run:
   """Everything ``setup`` builds; ``resume`` and ``train_steps`` advance it."""
@@ -102,11 +112,9 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
   _validate(config, mesh)
   start = run_model(config, mesh)
   model = start.model
-  encoder = SequenceEncoder(load_tokenizer(start.tokenizer_dir), SequenceLayout(
-      template=get_template(config.text.template),
-      instructions=tuple(config.text.instructions),
-      max_answer_tokens=config.text.max_answer_tokens, max_length=config.text.max_length,
-      num_image_tokens=model.cfg.num_image_tokens, pad_multiple=config.text.pad_multiple))
+  encoder = sequence_encoder(config, start.tokenizer_dir, model.cfg.num_image_tokens)
+  logging.info('token arrays of %s columns: %d compilation(s) of the step at most',
+               encoder.batch_lengths, len(encoder.batch_lengths))
   graphdef, trainable, frozen = split_trainable(model, tuple(config.train.trainable))
   if config.data.kind == 'features' and any(p.startswith(TOWERS) for p in trained_paths(trainable)):
     raise ValueError('data.kind=features stands in for the frozen towers, but '

@@ -9,6 +9,34 @@ from minigpt4_jax.data.transforms import normalize
 from minigpt4_jax.models import VisionLanguageModel
 
 
+@jax.custom_vjp
+def token_nll(logits_btv: jax.Array, targets_bt: jax.Array) -> jax.Array:
+  """-log softmax(logits)[target] float32[B, T], accumulated in float32 from logits of
+  any dtype without a float32 [B, T, V] buffer: a logsumexp over the vocabulary (XLA
+  fuses the upcast into its reductions) less the gathered target logit. The backward
+  keeps only the logits and the [B, T] logsumexp, and writes (softmax - one-hot) in
+  the logits' dtype in one fused pass; ``jax.nn.log_softmax`` in float32 would keep
+  a float32 [B, T, V] output and its softmax for the backward."""
+  return _token_nll_fwd(logits_btv, targets_bt)[0]
+
+
+def _token_nll_fwd(logits_btv, targets_bt):
+  lse_bt = jax.nn.logsumexp(logits_btv.astype(jnp.float32), axis=-1)
+  target_bt = jnp.take_along_axis(logits_btv, targets_bt[..., None], axis=-1)[..., 0]
+  return lse_bt - target_bt.astype(jnp.float32), (logits_btv, targets_bt, lse_bt)
+
+
+def _token_nll_bwd(residuals, g_bt):
+  logits_btv, targets_bt, lse_bt = residuals
+  softmax = jnp.exp(logits_btv.astype(jnp.float32) - lse_bt[..., None])
+  one_hot = targets_bt[..., None] == jnp.arange(logits_btv.shape[-1])
+  grad = (softmax - one_hot) * g_bt[..., None].astype(jnp.float32)
+  return grad.astype(logits_btv.dtype), None
+
+
+token_nll.defvjp(_token_nll_fwd, _token_nll_bwd)
+
+
 def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
                   target_mask_bt: jax.Array) -> tuple[jax.Array, jax.Array]:
   """(sum of -log p over supervised tokens, number of them); position t-1 predicts t.
@@ -17,9 +45,8 @@ def token_nll_sum(logits_btv: jax.Array, input_ids_bt: jax.Array,
   data parallelism reproduce the full batch's mean exactly, as HF's loss averages
   over all supervised tokens of the batch.
   """
-  logp = jax.nn.log_softmax(logits_btv[:, :-1].astype(jnp.float32), axis=-1)
   targets = jnp.maximum(input_ids_bt[:, 1:], 0)  # image placeholders are never targets
-  nll = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+  nll = token_nll(logits_btv[:, :-1], targets)
   mask = target_mask_bt[:, 1:].astype(jnp.float32)
   return jnp.sum(nll * mask), jnp.sum(mask)
 

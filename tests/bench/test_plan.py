@@ -93,6 +93,9 @@ def test_llm_training_adds_weight_gradients():
   first = flops.dense(q, cfg.projector_in, cfg.llm.hidden).total
   second = flops.dense(q, cfg.llm.hidden, cfg.llm.hidden).total
   assert step_flops.projector_step(cfg) == 2 * first + 3 * second
+  # Cached features (data.kind=features, launch.plan --features): no tower forward.
+  towers = flops.vit_forward(cfg.vision).total
+  assert step_flops.train_step(cfg, seq, 2, q, False, from_features=True) == frozen_llm - 2 * towers
 
 
 def test_decode_ideal_bytes_are_the_weights_and_the_cache(tmp_path, capsys):

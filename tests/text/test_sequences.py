@@ -9,8 +9,8 @@ import pytest
 
 from minigpt4_jax.models import IMAGE_TOKEN_ID
 from minigpt4_jax.text.prompts import ALIGNMENT_INSTRUCTIONS, VICUNA_V1_SYSTEM
-from minigpt4_jax.text.sequences import (SequenceEncoder, SequenceLayout, pad_columns,
-                                         padded_length)
+from minigpt4_jax.text.sequences import (SequenceEncoder, SequenceLayout, batch_lengths,
+                                         pad_columns, padded_length)
 from minigpt4_jax.text.templates import MINIGPTV2, PLAIN, V1, VICUNA_V0
 from minigpt4_jax.text.tokens import tokenize_text
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -90,14 +90,21 @@ def test_unbounded_length_is_rejected(tokenizer):
 def test_padded_length():
   assert [padded_length(n, 200, 0) for n in (1, 150)] == [200, 200]
   assert [padded_length(n, 200, 64) for n in (1, 64, 65, 190, 195)] == [64, 64, 128, 192, 200]
+  assert batch_lengths(1, 200, 0) == (200,)
+  assert batch_lengths(60, 200, 64) == (64, 128, 192, 200)
+  # MiniGPT-4's stage 1 (configs/minigpt4_stage1.py): BOS and 32 image tokens, captions of
+  # 1-32 tokens, rows padded to 72 and batches to a multiple of 8: five shapes at most.
+  assert batch_lengths(34, 72, 8) == (40, 48, 56, 64, 72)
 
 
 def test_pad_multiple_only_trims_padding(tokenizer):
   layout = minigpt4_layout(PLAIN, 32)
   captions = ['a cat on a mat', 'a dog']
   fixed = SequenceEncoder(tokenizer, layout).encode(captions)
-  bucketed = SequenceEncoder(tokenizer, dataclasses.replace(layout, pad_multiple=8)).encode(captions)
+  bucketing = SequenceEncoder(tokenizer, dataclasses.replace(layout, pad_multiple=8))
+  bucketed = bucketing.encode(captions)
   length = bucketed['input_ids'].shape[1]
+  assert length in bucketing.batch_lengths
   longest = int(fixed['attention_mask'].sum(1).max())
   assert length % 8 == 0 and longest <= length < longest + 8 and length < fixed['input_ids'].shape[1]
   for key in fixed:

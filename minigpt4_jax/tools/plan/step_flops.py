@@ -28,11 +28,12 @@ def projector_step(cfg: ModelConfig) -> int:
 
 
 def train_step(cfg: ModelConfig, seq_len: int, batch: int, logits_from: int,
-               llm_trains: bool) -> int:
+               llm_trains: bool, from_features: bool = False) -> int:
   """FLOPs of one step over ``batch`` images at ``seq_len`` tokens; ``llm_trains``:
-  every LLM linear gets a weight gradient (LLaVA stage 2), else only the projector."""
-  towers = flops.vit_forward(cfg.vision).total
-  if cfg.connector == 'qformer':
+  every LLM linear gets a weight gradient (LLaVA stage 2), else only the projector;
+  ``from_features``: the frozen towers' outputs come cached (no tower forward)."""
+  towers = 0 if from_features else flops.vit_forward(cfg.vision).total
+  if cfg.connector == 'qformer' and not from_features:
     towers += flops.qformer_forward(cfg.qformer, cfg.vision.num_tokens).total
   llm = flops.llm_forward(cfg.llm, seq_len, logits_from)
   llm_step = llm.total + flops.activation_backward(llm) + (llm.linear if llm_trains else 0)

@@ -68,7 +68,7 @@ def plan_train(request: TrainRequest, batch: int, policy_ratio: float = 1.0) -> 
   lowered = train_program.lower_train_step(config, cfg, shape, mesh, remat)
   cost = compiled_cost(lowered.lowered.compile())
   analytic = step_flops.train_step(cfg, shape.seq_len, batch, shape.first_target - 1,
-                                   lowered.llm_trains)
+                                   lowered.llm_trains, shape.from_features)
   return TrainPlan(chip=request.chip, devices=len(request.devices), mesh=dict(mesh.shape),
                    batch=batch, seq_len=shape.seq_len, remat=remat,
                    llm_layers=cfg.llm.num_layers, cost=cost,

@@ -34,6 +34,7 @@ class TrainShape:
   batch: int
   seq_len: int
   first_target: int
+  from_features: bool = False  # cached tower outputs (data.kind=features), not images
 
 
 def model_config(config: ml_collections.ConfigDict) -> ModelConfig:
@@ -46,7 +47,7 @@ def default_shape(config: ml_collections.ConfigDict, cfg: ModelConfig, batch: in
   context; the answer starts after the image."""
   seq = config.text.max_length or 1 + cfg.num_image_tokens + config.text.max_answer_tokens
   seq = min(seq, cfg.llm.max_position_embeddings)
-  return TrainShape(batch, seq, 1 + cfg.num_image_tokens)
+  return TrainShape(batch, seq, 1 + cfg.num_image_tokens, config.data.kind == 'features')
 
 
 def make_mesh(config: ml_collections.ConfigDict, devices: Sequence[jax.Device]) -> Mesh:
@@ -55,10 +56,15 @@ def make_mesh(config: ml_collections.ConfigDict, devices: Sequence[jax.Device]) 
 
 
 def _abstract_batch(cfg: ModelConfig, shape: TrainShape, mesh: Mesh) -> dict:
-  """The trainer's batch (``tools/bench/batches.synthetic_batch``'s dtypes) as shapes."""
+  """The trainer's batch (``tools/bench/batches.synthetic_batch``'s dtypes) as shapes;
+  cached features in ``feature_cache.write_cache``'s default float16."""
   b, t, size = shape.batch, shape.seq_len, cfg.vision.image_size
   arrays = {'input_ids': ((b, t), jnp.int32), 'attention_mask': ((b, t), jnp.int32),
-            'target_mask': ((b, t), jnp.float32), 'image': ((b, size, size, 3), jnp.float32)}
+            'target_mask': ((b, t), jnp.float32)}
+  if shape.from_features:
+    arrays['features'] = ((b, cfg.num_image_tokens, cfg.projector_in), jnp.float16)
+  else:
+    arrays['image'] = ((b, size, size, 3), jnp.float32)
   return {k: jax.ShapeDtypeStruct(s, d, sharding=sharding.batch_sharding(mesh, len(s)))
           for k, (s, d) in arrays.items()}
 
