@@ -20,6 +20,7 @@ from jax.ad_checkpoint import checkpoint_name
 
 from minigpt4_jax.models import layers
 from minigpt4_jax.models import remat as policies
+from minigpt4_jax.models import scanned_layers
 from minigpt4_jax.models.configs import LlamaConfig
 
 
@@ -243,6 +244,7 @@ class Llama(nnx.Module):
     policies.policy(remat)  # an unknown name fails here, not at the first step
     self.cfg = cfg
     self.remat = remat
+    self.scanned = False  # ``scan_layers`` stacks the blocks
     self.embed_tokens = nnx.Embed(
         cfg.vocab_size, cfg.hidden, dtype=dtype, param_dtype=param_dtype,
         embedding_init=layers.annotated(layers.DEFAULT_KERNEL_INIT, ('vocab', 'embed')),
@@ -255,6 +257,13 @@ class Llama(nnx.Module):
     self.norm = RMSNorm(cfg.hidden, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
     self.lm_head = layers.linear(cfg.hidden, cfg.vocab_size, ('embed', 'vocab'), use_bias=False,
                                  dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+  def scan_layers(self) -> None:
+    """Replaces the blocks (in place) by one stack applied with ``lax.scan``
+    (``models/scanned_layers.py``): training only; a cached forward refuses it."""
+    if not self.scanned:
+      self.layers = scanned_layers.stack_blocks(list(self.layers))
+      self.scanned = True
 
   def embed(self, input_ids_bt: jax.Array) -> jax.Array:
     return self.embed_tokens(input_ids_bt)
@@ -300,8 +309,13 @@ class Llama(nnx.Module):
       slot_valid = write_rows(cache.slot_valid, new_valid_bt, cache.index)
       query_slot_bt = cache.row_index() + jnp.arange(t)
       mask = AttentionMask(causal_mask(query_slot_bt, slot_valid))
+    if self.scanned and cache is not None:
+      raise ValueError('model.scan_layers is for training: decode with the per-layer model '
+                       '(a converted checkpoint or workdir loads unscanned)')
     new_k, new_v = [], []
-    for i, block in enumerate(self.layers):
+    if self.scanned:
+      x_btd = self._scanned_blocks(x_btd, positions, mask)
+    for i, block in enumerate(() if self.scanned else self.layers):
       if cache is not None:
         x_btd, (k, v) = block(x_btd, positions, mask, (cache.k[i], cache.v[i]), cache.index)
         new_k.append(k)
@@ -315,6 +329,12 @@ class Llama(nnx.Module):
       return logits
     return logits, KVCache(k=tuple(new_k), v=tuple(new_v), slot_valid=slot_valid,
                            index=cache.index + t)
+
+  def _scanned_blocks(self, x_btd, positions_bt, mask) -> jax.Array:
+    def apply(block, x_btd):
+      return block(x_btd, positions_bt, mask)[0]
+    return scanned_layers.scan_blocks(self.layers, apply, x_btd, remat=self.remat != 'none',
+                                      remat_policy=policies.policy(self.remat))
 
   def _inputs(self, input_ids, inputs_embeds) -> jax.Array:
     if (input_ids is None) == (inputs_embeds is None):
