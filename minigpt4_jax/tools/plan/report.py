@@ -94,7 +94,8 @@ def train_text(plan: TrainPlan) -> str:
       + (f'; host temps {gib(c.host_temp_bytes)}' if c.host_temp_bytes else ''),
       f'FLOPs/device: XLA {c.flops:.4g}, analytic {plan.analytic_flops / plan.devices:.4g}, '
       f'ratio {plan.flops_ratio:.3f}{flag}'
-      + (f' ({plan.recompute_share:.1%} of XLA\'s FLOPs)' if flag else ''),
+      + (f' ({plan.recompute_share:.1%} of XLA\'s FLOPs)' if flag else '')
+      + ('; XLA counts the scanned blocks\' loop body once' if plan.scan_layers else ''),
       f'bytes accessed/device: {gib(c.bytes_accessed)} '
       f'({c.flops / max(c.bytes_accessed, 1):.0f} FLOP/byte)',
   ]
