@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   p.add_argument('--llm-layers', type=int,
                  help='LLM blocks to compile (default: the preset\'s), at full width')
   p.add_argument('--scan-layers', action=argparse.BooleanOptionalAction,
-                 help='the LLM blocks under lax.scan (model.scan_layers); default: the config\'s')
+                 help='the towers\' blocks under lax.scan (model.scan_layers); default: the config\'s')
   p.add_argument('--attention', choices=attention_kernels.IMPLEMENTATIONS,
                  help='the attention kernel (model.attention); default: the config\'s')
   p.add_argument('--mesh', help='DATA,FSDP,TENSOR (one may be -1), default: the config\'s')

@@ -129,7 +129,7 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
   if config.model.tokenizer:
     tokenizer_dir = pathlib.Path(config.model.tokenizer)
   if scan_layers:
-    model.llm.scan_layers()
+    model.scan_layers()
   return RunModel(model, tokenizer_dir)
 
 
@@ -142,7 +142,7 @@ def restore_trained(model: VisionLanguageModel, run_dir: pathlib.Path, trainable
   def float_model() -> VisionLanguageModel:
     built = VisionLanguageModel(model.cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0))
     if scanned:
-      built.llm.scan_layers()
+      built.scan_layers()
     return built
 
   _, trained, _ = split_by_patterns(nnx.eval_shape(float_model), trainable)

@@ -233,9 +233,13 @@ def _rematerialized(block: LlamaBlock, policy, x_btd, positions_bt, mask) -> jax
   return jax.checkpoint(run, policy=policy)(state, x_btd, positions_bt, mask)
 
 
-class Llama(nnx.Module):
+class Llama(scanned_layers.Scannable, nnx.Module):
   """Token ids int[B, T] or embeddings float[B, T, D] -> logits float[B, T, V], with an
-  optional KV cache (prefill and decoding run the same layers as training)."""
+  optional KV cache (prefill and decoding run the same layers as training). After
+  ``scan_layers`` the blocks are one stack under ``lax.scan``: training only, a cached
+  forward refuses it."""
+
+  BLOCKS = 'layers'
 
   def __init__(self, cfg: LlamaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
                remat: str = 'none', rngs: nnx.Rngs):
@@ -244,7 +248,6 @@ class Llama(nnx.Module):
     policies.policy(remat)  # an unknown name fails here, not at the first step
     self.cfg = cfg
     self.remat = remat
-    self.scanned = False  # ``scan_layers`` stacks the blocks
     self.embed_tokens = nnx.Embed(
         cfg.vocab_size, cfg.hidden, dtype=dtype, param_dtype=param_dtype,
         embedding_init=layers.annotated(layers.DEFAULT_KERNEL_INIT, ('vocab', 'embed')),
@@ -257,13 +260,6 @@ class Llama(nnx.Module):
     self.norm = RMSNorm(cfg.hidden, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
     self.lm_head = layers.linear(cfg.hidden, cfg.vocab_size, ('embed', 'vocab'), use_bias=False,
                                  dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-
-  def scan_layers(self) -> None:
-    """Replaces the blocks (in place) by one stack applied with ``lax.scan``
-    (``models/scanned_layers.py``): training only; a cached forward refuses it."""
-    if not self.scanned:
-      self.layers = scanned_layers.stack_blocks(list(self.layers))
-      self.scanned = True
 
   def embed(self, input_ids_bt: jax.Array) -> jax.Array:
     return self.embed_tokens(input_ids_bt)

@@ -23,12 +23,34 @@ from flax import nnx
 
 LAYERS_AXIS = 'layers'  # the stacked parameters' leading logical axis (never sharded)
 _AXIS_METADATA = {nnx.PARTITION_NAME: LAYERS_AXIS}
-# The per-layer module lists a stack replaces: the LLM's blocks.
-STACKED_PREFIXES = ('llm/layers',)
+# The per-layer module lists a stack replaces: the LLM's and the vision tower's blocks.
+STACKED_PREFIXES = ('llm/layers', 'vision/blocks')
 _PER_LAYER = re.compile(rf'({"|".join(STACKED_PREFIXES)})/(\d+)/(.+)')
 _STACKED = re.compile(rf'({"|".join(STACKED_PREFIXES)})/(\D[^/]*/.+|\D[^/]*)')
 
 A = TypeVar('A')
+
+
+class Scannable:
+  """A tower whose attribute ``BLOCKS`` lists identical blocks; ``scan_layers`` replaces
+  them (in place) by their stack, and ``scanned`` tells the forward which it holds."""
+
+  BLOCKS = 'blocks'
+  scanned = False
+
+  def scan_layers(self) -> None:
+    if not self.scanned:
+      setattr(self, self.BLOCKS, stack_blocks(list(getattr(self, self.BLOCKS))))
+      self.scanned = True
+
+  def apply_blocks(self, x: jax.Array) -> jax.Array:
+    """``x = block(x)`` through the blocks (single-input blocks: the vision towers)."""
+    blocks = getattr(self, self.BLOCKS)
+    if self.scanned:
+      return scan_blocks(blocks, lambda block, x: block(x), x, remat_policy=None, remat=False)
+    for block in blocks:
+      x = block(x)
+    return x
 
 
 def stack_blocks(blocks: Sequence[nnx.Module]) -> nnx.Module:

@@ -1,8 +1,9 @@
-"""Scanned LLM blocks (models/scanned_layers.py, ``model.scan_layers``): the stack holds
+"""Scanned blocks (models/scanned_layers.py, ``model.scan_layers``): the stack holds
 exactly the per-layer parameters, the per-layer <-> stacked path boundary round-trips
-(through checkpoint.save / load too), LoRA with dropout gives the per-layer model's loss
-and gradients, and a cached forward is refused. Loss and gradients under each remat
-policy: tests/models/test_remat.py."""
+(through checkpoint.save / load too), both vision towers and the whole model give the
+per-layer logits, LoRA with dropout gives the per-layer model's loss and gradients, and a
+cached forward is refused. The LLM's loss and gradients under each remat policy:
+tests/models/test_remat.py."""
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +18,7 @@ from minigpt4_jax.models.llama import KVCache, Llama
 from minigpt4_jax.models.lora import apply_lora, with_dropout
 from minigpt4_jax.models.params import param_table
 from minigpt4_jax.models.scanned_layers import stack_layers, unstack_layers
-from minigpt4_jax.models.vlm import VisionLanguageModel
+from minigpt4_jax.models.vlm import IMAGE_TOKEN_ID, VisionLanguageModel
 from minigpt4_jax.sharding import make_mesh
 
 CFG = preset('tiny')  # float32 (tests/conftest.py: highest matmul precision)
@@ -63,14 +64,29 @@ def test_stacked_parameters_get_an_unsharded_leading_layers_axis():
   assert specs['embed_tokens/embedding'] == jax.P('tensor', 'fsdp')
 
 
+@pytest.mark.parametrize('family', ['tiny', 'tiny_llava'])  # EVA + Q-Former; CLIP
+def test_the_scanned_model_gives_the_per_layer_logits(family):
+  cfg = preset(family)
+  model = VisionLanguageModel(cfg, rngs=nnx.Rngs(0))
+  size = cfg.vision.image_size
+  pixels = jax.random.normal(jax.random.key(0), (B, size, size, 3))
+  ids = jnp.concatenate([jnp.full((B, cfg.num_image_tokens), IMAGE_TOKEN_ID),
+                         jnp.ones((B, 5), jnp.int32)], axis=1)
+  want = np.asarray(model(ids, pixels))
+  model.scan_layers()
+  assert model.vision.scanned and model.llm.scanned
+  np.testing.assert_allclose(np.asarray(model(ids, pixels)), want, rtol=1e-5,
+                             atol=1e-6 * np.abs(want).max())
+
+
 def test_a_saved_scanned_model_loads_per_layer(tmp_path):
   model = VisionLanguageModel(CFG, rngs=nnx.Rngs(0))
   want = _arrays(model)
-  model.llm.scan_layers()
+  model.scan_layers()
   checkpoint.save(model, tmp_path / 'ckpt', None)
   groups = sorted(p.name for p in (tmp_path / 'ckpt' / checkpoint.PARAMS_DIR).iterdir())
-  assert [g for g in groups if g.startswith('llm_layers')] == [
-      f'llm_layers_{i:03d}' for i in range(CFG.llm.num_layers)]
+  for tower, depth in (('llm_layers', CFG.llm.num_layers), ('vision_blocks', CFG.vision.depth)):
+    assert [g for g in groups if g.startswith(tower)] == [f'{tower}_{i:03d}' for i in range(depth)]
   loaded = _arrays(checkpoint.load(tmp_path / 'ckpt', jnp.float32))
   assert sorted(loaded) == sorted(want)
   for p in want:
