@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help='the LLM blocks\' policy (models/remat.py); default: the config\'s')
   p.add_argument('--llm-layers', type=int,
                  help='LLM blocks to compile (default: the preset\'s), at full width')
+  p.add_argument('--scan-layers', action=argparse.BooleanOptionalAction,
+                 help='the towers\' blocks under lax.scan (model.scan_layers); default: the config\'s')
   p.add_argument('--attention', choices=attention_kernels.IMPLEMENTATIONS,
                  help='the attention kernel (model.attention); default: the config\'s')
   p.add_argument('--features', action='store_true',
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> dict:
     plan = decode_plan.plan_decode(cfg, chip, devices[0], args.batch or 8, args.cache_len)
     print(decode_plan.decode_text(plan))
     return plan.as_dict()
-  request = train_plan.TrainRequest(config, chip, devices, args.seq, args.remat, args.llm_layers)
+  request = train_plan.TrainRequest(config, chip, devices, args.seq, args.remat, args.llm_layers,
+                                    args.scan_layers)
   if not args.find_max_batch:
     plan = train_plan.plan_train(request, args.batch or config.train.batch_size)
     print(report.train_text(plan))

@@ -36,6 +36,7 @@ from minigpt4_jax.errors import MissingInput, OutputExists
 from minigpt4_jax.models.configs import ModelConfig
 from minigpt4_jax.models.params import param_table, path_str
 from minigpt4_jax.models.quantize import abstract_quantized, set_weight
+from minigpt4_jax.models.scanned_layers import unstack_layers
 from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.tokenizer import TOKENIZER_FILES
 
@@ -184,18 +185,20 @@ def save(model: VisionLanguageModel, out_dir: PathLike, tokenizer_dir: PathLike 
   """Saves an in-memory model (tests, the tiny demo, exported training runs).
 
   Args:
-    model: the model; gathered to host one group at a time.
+    model: the model; gathered to host one group at a time (a scanned model's
+      stacked blocks are sliced per layer first, on device).
     out_dir: the checkpoint directory to create.
     tokenizer_dir: a directory holding the tokenizer files to bundle (or None).
     dtype: storage dtype of the frozen towers (default: as they are); the projector
       is always stored as it is (float32).
     overwrite: replace an existing ``out_dir`` (atomically).
   """
-  table = param_table(model)
+  # Scanned blocks are written per layer, as the converter writes them.
+  table = unstack_layers({p: v[...] for p, v in param_table(model).items()})
   writer = CheckpointWriter(out_dir, overwrite=overwrite)
   try:
     for group, paths in grouped(table).items():
-      writer.write_group(group, {p: _stored(p, np.asarray(table[p][...]), dtype) for p in paths})
+      writer.write_group(group, {p: _stored(p, np.asarray(table[p]), dtype) for p in paths})
     writer.commit(model.cfg, _tower_dtype(table, dtype),
                   tokenizer_files(tokenizer_dir) if tokenizer_dir is not None else ())
   except BaseException:
@@ -219,7 +222,7 @@ def _stored(path: str, array: np.ndarray, dtype) -> np.ndarray:
   return array.astype(jnp.dtype(dtype))
 
 
-def _tower_dtype(table: Mapping[str, nnx.Variable], dtype) -> str:
+def _tower_dtype(table: Mapping[str, jax.Array], dtype) -> str:
   if dtype is not None:
     return jnp.dtype(dtype).name
   names = {jnp.dtype(v.dtype).name for p, v in table.items() if not _is_projector(p)}

@@ -28,6 +28,7 @@ from minigpt4_jax.models import attention_kernels
 from minigpt4_jax.models.configs import LoraConfig, ModelConfig
 from minigpt4_jax.models.params import path_str, split_by_patterns
 from minigpt4_jax.models.quantize import check_mode, quantize_int8, require_no_lora, set_weight
+from minigpt4_jax.models.scanned_layers import unstack_layers
 from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.text.templates import Template, get_template
 from minigpt4_jax.tokenizer import load_tokenizer
@@ -82,18 +83,22 @@ def lora_config(model_cfg: ml_collections.ConfigDict) -> LoraConfig | None:
 
 
 def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
-              remat: str | None = None, quantize: str = 'none') -> RunModel:
+              remat: str | None = None, scan_layers: bool | None = None,
+              quantize: str = 'none') -> RunModel:
   """The model (sharded over ``mesh``) and tokenizer directory a run starts from.
 
-  ``dtype`` / ``remat`` default to the run's; an earlier workdir in the ``init_from``
-  chain is rebuilt with the caller's, not its own. ``quantize`` ('int8': for inference)
-  quantizes the towers as they are read and each trained kernel as it is restored.
+  ``dtype`` / ``remat`` / ``scan_layers`` default to the run's; an earlier workdir in
+  the ``init_from`` chain is rebuilt with the caller's, not its own. ``quantize``
+  ('int8': for inference) quantizes the towers as they are read and each trained
+  kernel as it is restored. The blocks are stacked (``model.scan_layers``) last, once
+  the per-layer model is whole: LoRA and the attention kernel are set per layer.
   """
   config = workdir.upgraded(config)
   if quantize != 'none':
     require_no_lora(lora_config(config.model))
   dtype = jnp.dtype(dtype or config.model.dtype)
   remat = config.model.remat if remat is None else remat
+  scan_layers = config.model.get('scan_layers', False) if scan_layers is None else scan_layers
   source = pathlib.Path(config.init_from) if config.init_from else None
   if source is None:
     model = random_model(architecture(config.model), dtype, mesh, config.seed, remat)
@@ -102,9 +107,11 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
     tokenizer_dir = TINY_TOKENIZER
   elif workdir.is_workdir(source):
     earlier = workdir.upgraded(workdir.run_config(source))
-    start = run_model(earlier, mesh, dtype=dtype, remat=remat, quantize=quantize)
+    start = run_model(earlier, mesh, dtype=dtype, remat=remat, scan_layers=False,
+                      quantize=quantize)
     model, tokenizer_dir = start.model, start.tokenizer_dir
-    restore_trained(model, source, tuple(earlier.train.trainable), dtype, mesh)
+    restore_trained(model, source, tuple(earlier.train.trainable), dtype, mesh,
+                    scanned=earlier.model.get('scan_layers', False))
   elif checkpoint.is_complete(source):
     model = checkpoint.load(source, dtype=dtype, mesh=mesh, remat=remat, quantize=quantize)
     tokenizer_dir = checkpoint.tokenizer_dir(source)
@@ -121,22 +128,31 @@ def run_model(config: ml_collections.ConfigDict, mesh: Mesh, *, dtype=None,
   attention_kernels.set_implementation(model, config.model.get('attention', 'auto'))
   if config.model.tokenizer:
     tokenizer_dir = pathlib.Path(config.model.tokenizer)
+  if scan_layers:
+    model.scan_layers()
   return RunModel(model, tokenizer_dir)
 
 
 def restore_trained(model: VisionLanguageModel, run_dir: pathlib.Path, trainable: tuple[str, ...],
-                    dtype, mesh: Mesh) -> None:
-  """Puts the parameters a run trained (its latest step) into ``model`` (``set_weight``:
-  int8 where ``model`` is). The restore target is the float model's, built abstractly:
-  the run saved float parameters whatever ``model`` holds now."""
-  float_model = nnx.eval_shape(lambda: VisionLanguageModel(
-      model.cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0)))
-  _, trained, _ = split_by_patterns(float_model, trainable)
+                    dtype, mesh: Mesh, *, scanned: bool = False) -> None:
+  """Puts the parameters a run trained (its latest step) into the per-layer ``model``
+  (``set_weight``: int8 where ``model`` is). The restore target is the float model's,
+  built abstractly: the run saved float parameters whatever ``model`` holds now, with
+  its blocks stacked where it trained them scanned (``scanned``)."""
+  def float_model() -> VisionLanguageModel:
+    built = VisionLanguageModel(model.cfg, dtype=dtype, param_dtype=dtype, rngs=nnx.Rngs(0))
+    if scanned:
+      built.scan_layers()
+    return built
+
+  _, trained, _ = split_by_patterns(nnx.eval_shape(float_model), trainable)
   target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
                         trained, sharding.state_shardings(trained, mesh))
   restored = workdir.TrainCheckpoints(run_dir, read_only=True).restore_trainable(target)
-  for path, array in jax.tree_util.tree_leaves_with_path(restored):
-    set_weight(model, path_str(path).removesuffix('/.value'), array)
+  arrays = {path_str(path).removesuffix('/.value'): array
+            for path, array in jax.tree_util.tree_leaves_with_path(restored)}
+  for path, array in unstack_layers(arrays).items():
+    set_weight(model, path, array)
 
 
 def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None,
@@ -159,7 +175,8 @@ def load(path: str | pathlib.Path, dtype=None, mesh: Mesh | None = None,
   if workdir.is_workdir(path):
     config = workdir.upgraded(workdir.run_config(path))
     config.init_from = str(path)
-    start = run_model(config, mesh, dtype=dtype, remat='none', quantize=quantize)
+    start = run_model(config, mesh, dtype=dtype, remat='none', scan_layers=False,
+                      quantize=quantize)
   elif checkpoint.is_complete(path):
     start = RunModel(checkpoint.load(path, dtype=dtype, mesh=mesh, quantize=quantize),
                      checkpoint.tokenizer_dir(path))

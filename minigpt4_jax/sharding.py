@@ -29,6 +29,7 @@ LOGICAL_RULES: dict[str, str | None] = {
     'qformer_embed': None,
     'projector_in': None,
     'norm': None,
+    'layers': None,  # scanned blocks' stacking axis (models/scanned_layers.py)
 }
 
 # Activations: the batch splits over every data-parallel axis.

@@ -19,6 +19,7 @@ from minigpt4_jax import checkpoint, workdir
 from minigpt4_jax.atomic import write_atomically
 from minigpt4_jax.convert.torch_io import torch_module
 from minigpt4_jax.models.params import param_table
+from minigpt4_jax.models.scanned_layers import unstack_layers
 from minigpt4_jax.models.vlm import VisionLanguageModel
 
 
@@ -56,7 +57,9 @@ def parameter_arrays(source: str | os.PathLike, patterns: tuple[str, ...]) -> di
     ckpts = workdir.TrainCheckpoints(source, read_only=True)
     if ckpts.latest_step() is None:
       raise FileNotFoundError(f'{source}: a training workdir without checkpoints yet')
-    return {p: a for p, a in _flat(ckpts.restore_trainable()).items() if wanted(p)}
+    # A run that scanned its blocks saved them stacked: per layer here, as a checkpoint's.
+    return {p: a for p, a in unstack_layers(_flat(ckpts.restore_trainable())).items()
+            if wanted(p)}
   if not checkpoint.is_complete(source):
     raise FileNotFoundError(f'{source}: neither a converted checkpoint nor a training workdir')
   cfg = checkpoint.load_config(source)

@@ -15,6 +15,7 @@ from flax import nnx
 
 from minigpt4_jax.models import layers
 from minigpt4_jax.models.configs import ClipVitConfig
+from minigpt4_jax.models.scanned_layers import Scannable
 
 
 def quick_gelu(x: jax.Array) -> jax.Array:
@@ -74,7 +75,7 @@ class ClipBlock(nnx.Module):
     return x_bpd + self.mlp(self.norm2(x_bpd))
 
 
-class ClipViT(nnx.Module):
+class ClipViT(Scannable, nnx.Module):
   """Image float[B, S, S, 3] (CLIP-normalised, NHWC) -> tokens float[B, 1 + (S/p)^2, D]
   after ``cfg.depth`` blocks (hidden_states[depth] in transformers' numbering)."""
 
@@ -104,6 +105,5 @@ class ClipViT(nnx.Module):
     cls = jnp.broadcast_to(self.class_embedding[...].astype(x_bpd.dtype), (b, 1, d))
     x_bpd = jnp.concatenate([cls, x_bpd], axis=1) + self.pos_embed[...].astype(x_bpd.dtype)
     x_bpd = self.pre_norm(x_bpd)
-    for block in self.blocks:
-      x_bpd = block(x_bpd)
+    x_bpd = self.apply_blocks(x_bpd)
     return x_bpd

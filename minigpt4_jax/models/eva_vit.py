@@ -14,6 +14,7 @@ from flax import nnx
 
 from minigpt4_jax.models import layers
 from minigpt4_jax.models.configs import EvaVitConfig
+from minigpt4_jax.models.scanned_layers import Scannable
 
 
 class EvaAttention(nnx.Module):
@@ -74,7 +75,7 @@ class EvaBlock(nnx.Module):
     return x_bpd + self.mlp(self.norm2(x_bpd))
 
 
-class EvaViT(nnx.Module):
+class EvaViT(Scannable, nnx.Module):
   """Image float[B, S, S, 3] (CLIP-normalised, NHWC) -> tokens float[B, 1 + (S/14)^2, D]."""
 
   def __init__(self, cfg: EvaVitConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
@@ -102,6 +103,5 @@ class EvaViT(nnx.Module):
     x_bpd = patches.reshape(b, gh * gw, d)
     cls = jnp.broadcast_to(self.cls_token[...].astype(x_bpd.dtype), (b, 1, d))
     x_bpd = jnp.concatenate([cls, x_bpd], axis=1) + self.pos_embed[...].astype(x_bpd.dtype)
-    for block in self.blocks:
-      x_bpd = block(x_bpd)
+    x_bpd = self.apply_blocks(x_bpd)
     return x_bpd

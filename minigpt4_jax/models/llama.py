@@ -20,6 +20,7 @@ from jax.ad_checkpoint import checkpoint_name
 
 from minigpt4_jax.models import layers
 from minigpt4_jax.models import remat as policies
+from minigpt4_jax.models import scanned_layers
 from minigpt4_jax.models.configs import LlamaConfig
 
 
@@ -232,9 +233,13 @@ def _rematerialized(block: LlamaBlock, policy, x_btd, positions_bt, mask) -> jax
   return jax.checkpoint(run, policy=policy)(state, x_btd, positions_bt, mask)
 
 
-class Llama(nnx.Module):
+class Llama(scanned_layers.Scannable, nnx.Module):
   """Token ids int[B, T] or embeddings float[B, T, D] -> logits float[B, T, V], with an
-  optional KV cache (prefill and decoding run the same layers as training)."""
+  optional KV cache (prefill and decoding run the same layers as training). After
+  ``scan_layers`` the blocks are one stack under ``lax.scan``: training only, a cached
+  forward refuses it."""
+
+  BLOCKS = 'layers'
 
   def __init__(self, cfg: LlamaConfig, *, dtype=jnp.float32, param_dtype=jnp.float32,
                remat: str = 'none', rngs: nnx.Rngs):
@@ -300,8 +305,13 @@ class Llama(nnx.Module):
       slot_valid = write_rows(cache.slot_valid, new_valid_bt, cache.index)
       query_slot_bt = cache.row_index() + jnp.arange(t)
       mask = AttentionMask(causal_mask(query_slot_bt, slot_valid))
+    if self.scanned and cache is not None:
+      raise ValueError('model.scan_layers is for training: decode with the per-layer model '
+                       '(a converted checkpoint or workdir loads unscanned)')
     new_k, new_v = [], []
-    for i, block in enumerate(self.layers):
+    if self.scanned:
+      x_btd = self._scanned_blocks(x_btd, positions, mask)
+    for i, block in enumerate(() if self.scanned else self.layers):
       if cache is not None:
         x_btd, (k, v) = block(x_btd, positions, mask, (cache.k[i], cache.v[i]), cache.index)
         new_k.append(k)
@@ -315,6 +325,12 @@ class Llama(nnx.Module):
       return logits
     return logits, KVCache(k=tuple(new_k), v=tuple(new_v), slot_valid=slot_valid,
                            index=cache.index + t)
+
+  def _scanned_blocks(self, x_btd, positions_bt, mask) -> jax.Array:
+    def apply(block, x_btd):
+      return block(x_btd, positions_bt, mask)[0]
+    return scanned_layers.scan_blocks(self.layers, apply, x_btd, remat=self.remat != 'none',
+                                      remat_policy=policies.policy(self.remat))
 
   def _inputs(self, input_ids, inputs_embeds) -> jax.Array:
     if (input_ids is None) == (inputs_embeds is None):

@@ -86,16 +86,33 @@ def lora_layers(model: nnx.Module) -> list[LoRALinear]:
 def with_dropout(model: nnx.Module, rate: float, row_keys: jax.Array) -> None:
   """Switches dropout on in every adapter of ``model`` (in place) for one forward:
   adapter i's row b draws from ``fold_in(row_keys[b], i)``, so q_proj and v_proj of a
-  block get different masks, as peft's separate ``nn.Dropout`` modules do."""
+  block get different masks, as peft's separate ``nn.Dropout`` modules do.
+
+  Adapters of scanned blocks (``models/scanned_layers.py``; lora_a float32[L, in, r])
+  hold one key per layer, [L, B]: block l's adapter j (of n per block) gets index
+  l * n + j, the index it has in the per-layer model, so both draw the same masks."""
   if not 0.0 <= rate < 1.0:
     raise ValueError(f'LoRA dropout rate {rate} is not in [0, 1)')
-  for index, layer in enumerate(lora_layers(model)):
+  adapters = lora_layers(model)
+
+  def keys(index):
+    return jax.vmap(jax.random.fold_in, (0, None))(row_keys, index)
+
+  for j, layer in enumerate(adapters):
     layer.dropout_rate = rate
-    layer.dropout_keys = DropoutKeys(jax.vmap(jax.random.fold_in, (0, None))(row_keys, index))
+    if layer.lora_a.ndim == 2:
+      layer.dropout_keys = DropoutKeys(keys(j))
+    else:
+      depth = layer.lora_a.shape[0]
+      layer.dropout_keys = DropoutKeys(jnp.stack([keys(l * len(adapters) + j)
+                                                  for l in range(depth)]))
 
 
 def apply_lora(llm: nnx.Module, cfg: LoraConfig, *, rngs: nnx.Rngs) -> None:
-  """Adds adapters in place to every ``cfg.targets`` linear of ``llm``'s blocks."""
+  """Adds adapters in place to every ``cfg.targets`` linear of ``llm``'s blocks (per
+  layer: before ``Llama.scan_layers``, which stacks them with the blocks)."""
+  if llm.scanned:
+    raise ValueError('LoRA adapters go on the per-layer blocks, before model.scan_layers')
   for block in llm.layers:
     for parent in (block.attn, block.mlp):
       for name in cfg.targets:

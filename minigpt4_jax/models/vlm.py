@@ -79,6 +79,12 @@ class VisionLanguageModel(nnx.Module):
       self.cfg = dataclasses.replace(self.cfg, lora=lora)
       apply_lora(self.llm, lora, rngs=rngs)
 
+  def scan_layers(self) -> None:
+    """The LLM's and the vision tower's blocks as stacks under ``lax.scan``
+    (``model.scan_layers``; ``models/scanned_layers.py``), in place."""
+    self.llm.scan_layers()
+    self.vision.scan_layers()
+
   def image_features(self, pixels: jax.Array) -> jax.Array:
     """The frozen part: float[B, S, S, 3] -> projector inputs float[B, Q, C]."""
     tokens = self.vision(pixels)

@@ -29,6 +29,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dtype = 'bfloat16'     # compute/storage dtype of the frozen towers
   c.model.tokenizer = ''         # '' = the checkpoint's, or the bundled tiny one
   c.model.remat = 'none'         # LLM blocks' remat policy (models/remat.py): none, full, dots, ...
+  # The LLM's and the vision tower's blocks as stacked modules under lax.scan
+  # (models/scanned_layers.py): one block each to compile instead of one per layer.
+  # Training only; checkpoints, exports and models loaded for chat stay per layer.
+  c.model.scan_layers = False
   # Attention kernel: 'auto' (cuDNN flash on GPU, Pallas splash on TPU for long causal
   # sequences, XLA otherwise) | 'xla' | 'cudnn' | 'splash' (models/attention_kernels.py).
   c.model.attention = 'auto'

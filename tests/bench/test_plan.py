@@ -70,6 +70,11 @@ def test_tiny_stage1_on_cpu_matches_its_own_count(tmp_path, capsys):
   step = figures['xla_flops_per_device'] / (0.5 * chips.CHIPS['cpu'].peak_bf16_flops)
   assert row.startswith('| none | 8 x cpu, data 8, 2 | 1 |')
   assert f'| {step * 1e3:.0f} ms | - |' in row
+  # The LLM's blocks scanned: the same parameters and batch, one block's loop compiled.
+  scanned, printed = _plan(tmp_path, capsys, '--topology', 'cpu', '--batch', '8', '--scan-layers')
+  assert not figures['scan_layers'] and scanned['scan_layers']
+  assert scanned['argument_bytes'] == figures['argument_bytes']
+  assert f'2 LLM layers (scanned); compiled in {scanned["compile_seconds"]:.1f} s' in printed
 
 
 @pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,

@@ -1,6 +1,7 @@
 """The LLM blocks' remat policies (models/remat.py): each gives the loss and gradients
-of no remat, keeps for the backward exactly the tensors it names, and an unknown name
-is a one-line error naming ``model.remat``."""
+of no remat, unrolled or with the blocks scanned (``model.scan_layers``), keeps for the
+backward exactly the tensors it names, and an unknown name is a one-line error naming
+``model.remat``."""
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,9 @@ from configs import tiny
 from minigpt4_jax import errors
 from minigpt4_jax.families import preset
 from minigpt4_jax.models.llama import Llama
+from minigpt4_jax.models.params import path_str
 from minigpt4_jax.models.remat import REMAT_POLICIES
+from minigpt4_jax.models.scanned_layers import unstack_layers
 from minigpt4_jax.train.preflight import check_run_inputs
 
 CFG = preset('tiny').llm  # float32 (tests/conftest.py: highest matmul precision)
@@ -29,9 +32,12 @@ SAVED = {
 }
 
 
-def _loss(remat: str):
+def _loss(remat: str, scanned: bool = False):
   """(the model's state, loss of it): next-token cross-entropy over a padded batch."""
-  graphdef, state = nnx.split(Llama(CFG, remat=remat, rngs=nnx.Rngs(0)))
+  llm = Llama(CFG, remat=remat, rngs=nnx.Rngs(0))
+  if scanned:
+    llm.scan_layers()
+  graphdef, state = nnx.split(llm)
   ids = jax.random.randint(jax.random.key(1), (B, T), 0, CFG.vocab_size)
   mask = jnp.ones((B, T), jnp.int32).at[1, T - 4:].set(0)  # a right-padded row
 
@@ -67,6 +73,25 @@ def test_same_loss_and_gradients_as_no_remat(remat, no_remat, capsys):
   marker, per_block = SAVED[remat]
   saved = [line for line in capsys.readouterr().out.splitlines() if marker in line]
   assert len(saved) == per_block * CFG.num_layers, saved
+
+
+def _by_layer(grads) -> dict[str, np.ndarray]:
+  """Gradients by per-layer path ('llm/layers/0/...'), whether scanned or not."""
+  return unstack_layers({'llm/' + path_str(p): np.asarray(v[...])
+                         for p, v in nnx.to_flat_state(grads)})
+
+
+@pytest.mark.parametrize('remat', ['none', 'full', 'mlp'])
+def test_scanned_blocks_give_the_loss_and_gradients_of_unrolled_no_remat(remat, no_remat):
+  state, loss = _loss(remat, scanned=True)
+  value, grads = jax.jit(jax.value_and_grad(loss))(state)
+  want_value, want_grads = no_remat
+  assert float(value) == pytest.approx(float(want_value), rel=1e-6)
+  got, want = _by_layer(grads), _by_layer(want_grads)
+  assert sorted(got) == sorted(want)
+  for p in want:
+    np.testing.assert_allclose(got[p], want[p], rtol=1e-5, atol=1e-6 * np.abs(want[p]).max(),
+                               err_msg=p)
 
 
 def test_unknown_policy_is_a_one_line_error(tmp_path):

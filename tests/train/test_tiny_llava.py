@@ -5,6 +5,7 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 
 from configs import tiny_llava
@@ -50,14 +51,28 @@ def test_tiny_llava_stage1_then_stage2(tmp_path):
   assert trained.model.llm.embed_tokens.embedding.dtype == jnp.float32
 
 
-def test_tiny_llava_lora_stage2_reloads_its_adapters(tmp_path):
-  stage2 = _short('stage2', 4).unlock()
-  stage2.init_from = str(tiny_llava.TINY_LLAVA_CHECKPOINT)
-  stage2.model.lora_rank, stage2.model.lora_alpha = 4, 8.0
-  stage2.train.trainable = families.get('llava').stage_trainable('stage2_lora')
-  stage2 = stage2.lock()
-  loop.train_and_evaluate(stage2, str(tmp_path / 'lora'))
+def test_tiny_llava_lora_stage2_reloads_its_adapters_and_trains_the_same_scanned(tmp_path):
+  def config(steps: int, scan: bool):
+    c = _short('stage2', steps, log_every=1).unlock()
+    c.init_from = str(tiny_llava.TINY_LLAVA_CHECKPOINT)
+    c.model.lora_rank, c.model.lora_alpha, c.model.lora_dropout = 4, 8.0, 0.05
+    c.model.scan_layers = scan  # with stage 2's remat 'full' and FSDP mesh
+    c.train.trainable = families.get('llava').stage_trainable('stage2_lora')
+    return c.lock()
+
+  loop.train_and_evaluate(config(3, scan=False), str(tmp_path / 'lora'))
   model = load(tmp_path / 'lora', jnp.float32).model
   lora_b = np.asarray(model.llm.layers[0].attn.q_proj.lora_b[...])
   assert lora_b.shape == (4, model.cfg.llm.num_heads * model.cfg.llm.head_dim)
   assert np.any(lora_b != 0)  # trained adapters restored, not fresh zeros
+
+  # The blocks stacked under lax.scan (model.scan_layers): "killed" after step 2, resumed;
+  # the same losses, and its stacked adapters load per layer.
+  loop.train_and_evaluate(config(2, scan=True), str(tmp_path / 'scanned'))
+  loop.train_and_evaluate(config(3, scan=True), str(tmp_path / 'scanned'))
+  assert _losses(tmp_path / 'scanned') == pytest.approx(_losses(tmp_path / 'lora'), rel=1e-5)
+  scanned = load(tmp_path / 'scanned', jnp.float32).model
+  for i in range(model.cfg.llm.num_layers):
+    np.testing.assert_allclose(np.asarray(scanned.llm.layers[i].attn.q_proj.lora_b[...]),
+                               np.asarray(model.llm.layers[i].attn.q_proj.lora_b[...]),
+                               rtol=1e-5, atol=1e-7)

@@ -23,6 +23,8 @@ class TrainPlan:
   seq_len: int
   remat: str
   llm_layers: int
+  scan_layers: bool
+  compile_seconds: float  # tracing, lowering and compiling the step, on this machine
   cost: CompiledCost
   analytic_flops: float  # whole step, every device together
   # The remat policy's own recompute, as XLA/analytic at the smallest batch; XLA's
@@ -56,6 +58,7 @@ class TrainPlan:
         'chip': self.chip.name, 'devices': self.devices, 'mesh': self.mesh,
         'batch': self.batch, 'batch_per_device': self.batch / self.devices,
         'seq_len': self.seq_len, 'remat': self.remat, 'llm_layers': self.llm_layers,
+        'scan_layers': self.scan_layers, 'compile_seconds': self.compile_seconds,
         'argument_bytes': c.argument_bytes, 'output_bytes': c.output_bytes,
         'alias_bytes': c.alias_bytes, 'temp_bytes': c.temp_bytes, 'code_bytes': c.code_bytes,
         'total_bytes': c.total_bytes, 'host_temp_bytes': c.host_temp_bytes,
@@ -83,14 +86,16 @@ def train_text(plan: TrainPlan) -> str:
   lines = [
       f'{plan.devices} x {plan.chip.name} ({mesh}); batch {plan.batch} '
       f'({plan.batch / plan.devices:g}/device), {plan.seq_len} tokens, remat {plan.remat}, '
-      f'{plan.llm_layers} LLM layers',
+      f'{plan.llm_layers} LLM layers{" (scanned)" if plan.scan_layers else ""}; compiled in '
+      f'{plan.compile_seconds:.1f} s',
       f'memory/device: arguments {gib(c.argument_bytes)}, outputs {gib(c.output_bytes)}, '
       f'aliased {gib(c.alias_bytes)}, temps {gib(c.temp_bytes)}, code {gib(c.code_bytes)}',
       f'  total {gib(c.total_bytes)} of {gib(plan.chip.hbm_bytes)} HBM: {fit}'
       + (f'; host temps {gib(c.host_temp_bytes)}' if c.host_temp_bytes else ''),
       f'FLOPs/device: XLA {c.flops:.4g}, analytic {plan.analytic_flops / plan.devices:.4g}, '
       f'ratio {plan.flops_ratio:.3f}{flag}'
-      + (f' ({plan.recompute_share:.1%} of XLA\'s FLOPs)' if flag else ''),
+      + (f' ({plan.recompute_share:.1%} of XLA\'s FLOPs)' if flag else '')
+      + ('; XLA counts the scanned blocks\' loop body once' if plan.scan_layers else ''),
       f'bytes accessed/device: {gib(c.bytes_accessed)} '
       f'({c.flops / max(c.bytes_accessed, 1):.0f} FLOP/byte)',
   ]

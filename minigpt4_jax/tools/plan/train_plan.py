@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import pathlib
+import time
 from typing import Sequence
 
 import jax
@@ -43,6 +44,7 @@ class TrainRequest:
   seq_len: int | None = None   # None: train_program.default_shape's
   remat: str | None = None     # None: the config's model.remat
   llm_layers: int | None = None  # None: the preset's; fewer compile faster at full width
+  scan_layers: bool | None = None  # None: the config's model.scan_layers
 
 
 def plan_train(request: TrainRequest, batch: int, policy_ratio: float = 1.0) -> TrainPlan:
@@ -64,14 +66,19 @@ def plan_train(request: TrainRequest, batch: int, policy_ratio: float = 1.0) -> 
   if batch % unit:
     raise ValueError(f'batch {batch} must divide by {unit} (mesh data x fsdp x train.grad_accum)')
   remat = request.remat or config.model.remat
+  scan_layers = config.model.scan_layers if request.scan_layers is None else request.scan_layers
   mesh = train_program.make_mesh(config, request.devices)
-  lowered = train_program.lower_train_step(config, cfg, shape, mesh, remat)
-  cost = compiled_cost(lowered.lowered.compile())
+  start = time.perf_counter()
+  lowered = train_program.lower_train_step(config, cfg, shape, mesh, remat, scan_layers)
+  compiled = lowered.lowered.compile()
+  compile_seconds = time.perf_counter() - start
+  cost = compiled_cost(compiled)
   analytic = step_flops.train_step(cfg, shape.seq_len, batch, shape.first_target - 1,
                                    lowered.llm_trains, shape.from_features)
   return TrainPlan(chip=request.chip, devices=len(request.devices), mesh=dict(mesh.shape),
                    batch=batch, seq_len=shape.seq_len, remat=remat,
-                   llm_layers=cfg.llm.num_layers, cost=cost,
+                   llm_layers=cfg.llm.num_layers, scan_layers=scan_layers,
+                   compile_seconds=compile_seconds, cost=cost,
                    analytic_flops=analytic, policy_ratio=policy_ratio)
 
 

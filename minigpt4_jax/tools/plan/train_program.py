@@ -81,8 +81,9 @@ class LoweredTrainStep:
 
 
 def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape: TrainShape,
-                     mesh: Mesh, remat: str) -> LoweredTrainStep:
-  """The jitted train step as ``train.loop.setup`` builds it, lowered on abstract args."""
+                     mesh: Mesh, remat: str, scan_layers: bool) -> LoweredTrainStep:
+  """The jitted train step as ``train.loop.setup`` builds it, lowered on abstract args;
+  ``scan_layers``: the towers' blocks stacked under ``lax.scan`` (``model.scan_layers``)."""
   dtype = jnp.dtype(config.model.dtype)
   patterns = tuple(config.train.trainable)
   lora = lora_config(config.model)
@@ -93,6 +94,8 @@ def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape:
     if lora is not None:
       model.add_lora(lora, rngs=nnx.Rngs(0))
     attention_kernels.set_implementation(model, config.model.attention)
+    if scan_layers:
+      model.scan_layers()
     return model
 
   graphdef = split_by_patterns(nnx.eval_shape(create), patterns)[0]
