@@ -45,7 +45,8 @@ setup(
         'tensorboard': ['tensorboard'],  # tensorboard --logdir runs (the event files' viewer)
         'test': ['pytest', 'torch==2.13.0', 'peft>=0.21',  # peft: MiniGPT-v2's LoRA oracle
                  'gradio==6.31.0', 'matplotlib', 'pycocoevalcap',
-                 'openai'],  # tests/serve: the real OpenAI client against launch.serve
+                 'openai',  # tests/serve: the real OpenAI client against launch.serve
+                 'pytest-xdist'],  # the README's test command runs two workers (-n 2)
     },
     # lmms-eval finds its models through this group (``--model minigpt4_jax``).
     entry_points={'lmms_eval.models': [
