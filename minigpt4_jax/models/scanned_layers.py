@@ -56,12 +56,11 @@ class Scannable:
 def stack_blocks(blocks: Sequence[nnx.Module]) -> nnx.Module:
   """One module of the blocks' (shared) structure whose every Variable holds the
   blocks' values stacked, [L, ...], with ``layers`` prepended to its logical axes."""
-  graphdef, first = nnx.split(blocks[0])
-  states = [first] + [nnx.split(b)[1] for b in blocks[1:]]
-  if any(nnx.graphdef(b) != graphdef for b in blocks[1:]):
+  graphdefs, states = zip(*(nnx.split(b) for b in blocks))
+  if any(g != graphdefs[0] for g in graphdefs[1:]):
     raise ValueError('scan_layers: the blocks differ in structure (e.g. LoRA on some only)')
   stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
-  return nnx.merge(graphdef, nnx.spmd.add_axis(stacked, 0, _AXIS_METADATA))
+  return nnx.merge(graphdefs[0], nnx.spmd.add_axis(stacked, 0, _AXIS_METADATA))
 
 
 def scan_blocks(stack: nnx.Module, apply: Callable, carry: jax.Array, *, remat_policy,
