@@ -62,6 +62,15 @@ def question_turns(name: str, description: str) -> list[tuple[str, str]]:
   return turns
 
 
+def pope_turns(name: str) -> list[tuple[str, str]]:
+  """Balanced POPE turns about one photograph: "no" for every other photograph's object
+  that its texts never name, and as many "yes" for its own object."""
+  present = DEMO_FACTS[name].pope_object
+  absent = absent_objects(name, len(DEMO_FACTS))
+  return ([(pope_question(present), pope_answer(present, True))] * len(absent)
+          + [(pope_question(o), pope_answer(o, False)) for o in absent])
+
+
 def chat_row(tokenizer, template: Template, question: str, answer: str,
              num_image_tokens: int) -> Row:
   """One turn as ``generate.chat`` prompts for it (system message included), then the

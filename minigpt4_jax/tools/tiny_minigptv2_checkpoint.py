@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Iterator
 
 import jax.numpy as jnp
 import numpy as np
@@ -41,7 +40,6 @@ from minigpt4_jax import checkpoint
 from minigpt4_jax.bundled import TINY_CHECKPOINT, TINY_MINIGPTV2_CHECKPOINT, TINY_TOKENIZER
 from minigpt4_jax.cli import parse_no_arguments
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
-from minigpt4_jax.data.transforms import eval_image, normalize
 from minigpt4_jax.families import minigptv2, preset
 from minigpt4_jax.models import VisionLanguageModel
 from minigpt4_jax.text.sequences import SequenceEncoder, SequenceLayout
@@ -51,8 +49,8 @@ from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.tools.minigptv2_demo import demo_grounding_samples
 from minigpt4_jax.tools.tiny_llm_corpus import (Document, Row, chat_row, ended, fill_image_slot,
                                                 lm_documents, question_turns)
-from minigpt4_jax.tools.tiny_towers import (PAD_MULTIPLE, SEED, Batch, caption_loss, demo_images,
-                                            fit, lm_batches, lm_loss, padded_batch,
+from minigpt4_jax.tools.tiny_towers import (SEED, caption_loss, feature_batches, fit, lm_batches,
+                                            lm_loss, photograph_features, projector_or_llm,
                                             save_tiny_checkpoint)
 
 LLM_STEPS, LLM_BATCH, LLM_LR = 300, 16, 1e-3
@@ -105,29 +103,6 @@ def image_rows(tokenizer, num_image_tokens: int) -> list[tuple[str, Row]]:
           for turn in turns for chat in (False, True)]
 
 
-def photograph_features(model: VisionLanguageModel) -> dict[str, np.ndarray]:
-  """Photograph -> its frozen projector inputs float32[Q, C], from the squashed image."""
-  size = model.cfg.vision.image_size
-  images = demo_images()
-  pixels = normalize(np.stack([eval_image(image, size) for image in images.values()]))
-  return dict(zip(images, np.asarray(model.image_features(jnp.asarray(pixels)))))
-
-
-def image_batches(rows: list[tuple[str, Row]], features: dict[str, np.ndarray], pad_id: int,
-                  rng: np.random.Generator) -> Iterator[Batch]:
-  """Endless batches of ``IMAGE_BATCH`` rows with their photographs' ``features``, all
-  at the longest row's length (one compilation)."""
-  length = -(-max(len(ids) for _, (ids, _) in rows) // PAD_MULTIPLE) * PAD_MULTIPLE
-  while True:
-    chosen = [rows[k] for k in rng.choice(len(rows), IMAGE_BATCH, replace=False)]
-    yield {**padded_batch([row for _, row in chosen], pad_id, length),
-           'features': np.stack([features[name] for name, _ in chosen])}
-
-
-def projector_or_llm(path: tuple, value) -> bool:
-  return isinstance(value, nnx.Param) and path[0] in ('projector', 'llm')
-
-
 def from_tiny_minigpt4(model: VisionLanguageModel) -> None:
   """``model``'s ViT and LLM set, in place, to the bundled tiny MiniGPT-4's (its ViT at
   ``model``'s image size)."""
@@ -151,9 +126,9 @@ def main() -> None:
   batches = lm_batches(docs, LLM_BATCH, pad_token_id(tokenizer), np.random.default_rng(SEED + 4))
   loss = fit(model.llm, nnx.Param, batches, lm_loss, LLM_STEPS, LLM_LR, 'tiny v2 LLM')
   print(f'tiny v2 LLM: loss {loss:.3f}')
-  batches = image_batches(image_rows(tokenizer, model.cfg.num_image_tokens),
-                          photograph_features(model), pad_token_id(tokenizer),
-                          np.random.default_rng(SEED + 5))
+  batches = feature_batches(image_rows(tokenizer, model.cfg.num_image_tokens),
+                            photograph_features(model), IMAGE_BATCH, pad_token_id(tokenizer),
+                            np.random.default_rng(SEED + 5))
   loss = fit(model, projector_or_llm, batches, caption_loss, IMAGE_STEPS, IMAGE_LR,
              'tiny v2 projector + LLM')
   print(f'tiny v2 projector + LLM: loss {loss:.3f}')

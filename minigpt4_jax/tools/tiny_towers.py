@@ -30,7 +30,7 @@ from tqdm import tqdm
 from minigpt4_jax import checkpoint
 from minigpt4_jax.bundled import TINY_TOKENIZER, demo_paths
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
-from minigpt4_jax.data.transforms import decode_rgb, normalize, train_image
+from minigpt4_jax.data.transforms import decode_rgb, eval_image, normalize, train_image
 from minigpt4_jax.families import family_of
 from minigpt4_jax.models import VisionLanguageModel
 from minigpt4_jax.models.projectors import make_projector
@@ -119,6 +119,30 @@ def crops(images: list[Image.Image], size: int, rng: np.random.Generator) -> np.
   return normalize(np.stack([train_image(im, rng, size) for im in images]))
 
 
+def photograph_features(model: VisionLanguageModel) -> dict[str, np.ndarray]:
+  """Photograph -> its frozen projector inputs float32[Q, C], from the squashed image
+  (the resize the data pipeline's evaluation and chat use)."""
+  size = model.cfg.vision.image_size
+  images = demo_images()
+  pixels = normalize(np.stack([eval_image(image, size) for image in images.values()]))
+  return dict(zip(images, np.asarray(model.image_features(jnp.asarray(pixels)))))
+
+
+def feature_batches(rows: Sequence[tuple[str, Row]], features: dict[str, np.ndarray], batch: int,
+                    pad_id: int, rng: np.random.Generator) -> Iterator[Batch]:
+  """Endless batches of ``batch`` (photograph, row) pairs with their photographs'
+  ``features``, all at the longest row's length (one compilation)."""
+  length = -(-max(len(ids) for _, (ids, _) in rows) // PAD_MULTIPLE) * PAD_MULTIPLE
+  while True:
+    chosen = [rows[k] for k in rng.choice(len(rows), batch, replace=False)]
+    yield {**padded_batch([row for _, row in chosen], pad_id, length),
+           'features': np.stack([features[name] for name, _ in chosen])}
+
+
+def projector_or_llm(path: tuple, value) -> bool:
+  return isinstance(value, nnx.Param) and path[0] in ('projector', 'llm')
+
+
 def chat_rows(tokenizer, template: Template, num_image_tokens: int) -> RowMaker:
   """Chat turns about each photograph (descriptions, POPE and VQA questions) exactly as
   ``generate.chat`` prompts for them in ``template``."""
@@ -156,10 +180,15 @@ def train_towers(model: VisionLanguageModel, tokenizer, makers: Sequence[RowMake
   batches = tower_batches(tokenizer, makers, images, model.cfg.vision.image_size,
                           np.random.default_rng(seed))
   loss = fit(model, not_llm, batches, caption_loss, TOWER_STEPS, TOWER_LR, desc)
+  fresh_projector(model)
+  return loss
+
+
+def fresh_projector(model: VisionLanguageModel) -> None:
+  """Replaces ``model``'s projector by the seeded fresh one ``launch.train`` starts from."""
   cfg = model.cfg
   model.projector = make_projector(cfg.projector, cfg.projector_in, cfg.llm.hidden,
                                    rngs=nnx.Rngs(SEED + 1))
-  return loss
 
 
 def save_tiny_checkpoint(model: VisionLanguageModel, out: pathlib.Path, started: float) -> None:

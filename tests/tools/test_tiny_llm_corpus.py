@@ -2,14 +2,14 @@
 where the image goes, and carry no literal image placeholder."""
 
 from minigpt4_jax.bundled import TINY_TOKENIZER
-from minigpt4_jax.data.demo_questions import absent_objects
+from minigpt4_jax.data.demo_questions import DEMO_FACTS, absent_objects, pope_question
 from minigpt4_jax.data.demo_texts import DEMO_IMAGES
 from minigpt4_jax.models import IMAGE_TOKEN_ID
 from minigpt4_jax.text.templates import Conversation
 from minigpt4_jax.text.tokens import IMAGE_MARKER, tokenize_text, tokenize_with_image
 from minigpt4_jax.tokenizer import load_tokenizer
 from minigpt4_jax.tools.tiny_llm_corpus import (CHAT_TEMPLATES, chat_row, ended, fill_image_slot,
-                                                lm_documents)
+                                                lm_documents, pope_turns)
 
 
 def test_fill_image_slot_replaces_each_run_once():
@@ -52,3 +52,18 @@ def test_absent_objects_are_never_named_by_the_photograph():
   for name, caption, description in DEMO_IMAGES:
     for obj in absent_objects(name, 2):
       assert obj not in f'{caption} {description}'.lower(), (name, obj)
+
+
+def test_pope_turns_are_balanced_and_ask_only_absent_objects_no():
+  for name, caption, description in DEMO_IMAGES:
+    turns = pope_turns(name)
+    yes = [q for q, a in turns if a.startswith('Yes')]
+    no = [q for q, a in turns if a.startswith('No')]
+    assert len(yes) == len(no) == len(turns) // 2 > 0, name
+    assert set(yes) == {pope_question(DEMO_FACTS[name].pope_object)}
+    # every other photograph's object its texts never name, the tiny POPE set's included
+    assert no == [pope_question(o) for o in absent_objects(name, len(DEMO_FACTS))]
+    assert pope_question(absent_objects(name, 1)[0]) in no
+    text = f'{caption} {description}'.lower()
+    assert not any(q.removeprefix('Is there a ').removesuffix(' in the image?') in text
+                   for q in no), name
