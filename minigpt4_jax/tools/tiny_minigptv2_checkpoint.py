@@ -7,7 +7,8 @@ answered ``><><``), so, seeded, from the bundled tiny MiniGPT-4 checkpoint:
 
 1. its ViT (pretrained on the demo photographs, ``tiny_towers``) at 448 px, the
    position embeddings resized bicubically as the original does at load
-   (``families.minigptv2.at_image_size``), and its LLM (pretrained on the demo texts);
+   (``families.minigptv2.at_image_size``), and its LLM (pretrained on the demo texts,
+   then on the tiny MiniGPT-4's tower features);
 2. the LLM trained on as a causal LM on the MiniGPT-v2 layouts (training and chat) of
    every demo turn, the grounding samples of ``minigptv2_demo`` ([grounding], [refer],
    [identify] with ``{<x1><y1><x2><y2>}`` boxes) included, the photograph's caption in
@@ -20,7 +21,7 @@ answered ``><><``), so, seeded, from the bundled tiny MiniGPT-4 checkpoint:
    stages 1-2 train ``llama_proj`` and the LLM before stage 3: the LLM's box text has
    to come from the image and the phrase, not from the caption it was shown in step 2
    (from step 2 alone, 200 stage-3 steps scored 0 of 14 on the tiny RefCOCO; this
-   checkpoint alone, without adapters, scores 10 of 14);
+   checkpoint alone, without adapters, scores 12 of 14);
 4. no adapters: ``configs/tiny_minigptv2.py`` adds them and trains them with the
    projector.
 
