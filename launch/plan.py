@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   size.add_argument('--find-max-batch', action='store_true',
                     help='binary search for the largest batch that fits without recompute')
   p.add_argument('--what', choices=('train', 'decode'), default='train')
-  p.add_argument('--seq', type=int, help='tokens per row (default: text.max_length, or BOS + image + max_answer_tokens)')
+  p.add_argument('--seq', type=int, help='tokens per row (default: the widest batch the trainer compiles: text.max_length, or BOS + image + max_answer_tokens rounded up to 8)')
   p.add_argument('--remat', choices=tuple(REMAT_POLICIES),
                  help='the LLM blocks\' policy (models/remat.py); default: the config\'s')
   p.add_argument('--llm-layers', type=int,

@@ -20,7 +20,8 @@ from minigpt4_jax.tools.bench import flops
 from minigpt4_jax.tools.bench.sizes import STAGE1
 from minigpt4_jax.tools.plan import chips, decode_plan, step_flops, table, train_plan
 
-TINY_STAGE1 = 'configs/tiny.py:stage1'  # float32, projector trains, T = 1 + 8 + 32 = 41
+# float32, projector trains; the trainer's rows of 1 + 8 + 32 tokens padded to 48 columns
+TINY_STAGE1 = 'configs/tiny.py:stage1'
 
 
 def _nbytes(tree) -> int:
@@ -35,9 +36,11 @@ def _plan(tmp_path, capsys, *args) -> tuple[dict, str]:
 
 def _check_tiny_stage1(figures: dict, batch: int, layout_padding: float = 0.0) -> None:
   cfg = preset('tiny')
-  # The hand-checked count of tests/bench/test_flops.py; logits from the image's
-  # last slot (first target 9).
-  analytic = flops.train_step(cfg, STAGE1, batch, logits_from=8).total
+  # The hand-checked count of tests/bench/test_flops.py, at the trainer's 48 columns
+  # (sequences.fixed_length of 41); logits from the image's last slot (first target 9).
+  t = 48
+  columns = dataclasses.replace(STAGE1, answer=t - 1 - cfg.num_image_tokens)
+  analytic = flops.train_step(cfg, columns, batch, logits_from=8).total
   assert figures['analytic_flops'] == analytic
   xla = figures['xla_flops_per_device'] * figures['devices']
   assert analytic <= xla <= 1.12 * analytic  # elementwise work on top of the matmuls
@@ -46,7 +49,7 @@ def _check_tiny_stage1(figures: dict, batch: int, layout_padding: float = 0.0) -
   # scalars (step, Adam's count) on top.
   model = VisionLanguageModel(cfg, rngs=nnx.Rngs(0))
   projector = _nbytes(nnx.state(model.projector))
-  t, size = 41, cfg.vision.image_size
+  size = cfg.vision.image_size
   rows = batch // figures['devices']
   expected = _nbytes(nnx.state(model)) + 2 * projector + rows * (3 * 4 * t + 4 * size * size * 3)
   assert expected <= figures['argument_bytes'] <= expected * (1 + layout_padding) + 64

@@ -22,6 +22,7 @@ from minigpt4_jax.models import attention_kernels
 from minigpt4_jax.models.configs import ModelConfig
 from minigpt4_jax.models.params import split_by_patterns
 from minigpt4_jax.models.vlm import VisionLanguageModel
+from minigpt4_jax.text.sequences import fixed_length
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
 from minigpt4_jax.train.step import make_train_step
 from minigpt4_jax.train.trainable import split_trainable, trained_paths
@@ -42,10 +43,14 @@ def model_config(config: ml_collections.ConfigDict) -> ModelConfig:
 
 
 def default_shape(config: ml_collections.ConfigDict, cfg: ModelConfig, batch: int) -> TrainShape:
-  """``text.max_length`` where the run caps whole sequences (LLaVA), else BOS + image
-  tokens + ``text.max_answer_tokens`` (stage 1's padded row); capped at the LLM's
-  context; the answer starts after the image."""
-  seq = config.text.max_length or 1 + cfg.num_image_tokens + config.text.max_answer_tokens
+  """The widest batch the trainer compiles: ``text.max_length`` where the run caps
+  whole sequences (LLaVA), else BOS + image tokens + ``text.max_answer_tokens`` (stage
+  1's longest row) rounded up to the multiple of 8 that every encoder pads to
+  (``text.sequences.fixed_length``; 48 columns for the tiny stage 1, 72 for 7B's, as
+  its widest ``text.pad_multiple`` bucket). Capped at the LLM's context; the answer
+  starts after the image."""
+  seq = config.text.max_length or fixed_length(
+      1 + cfg.num_image_tokens + config.text.max_answer_tokens)
   seq = min(seq, cfg.llm.max_position_embeddings)
   return TrainShape(batch, seq, 1 + cfg.num_image_tokens, config.data.kind == 'features')
 
