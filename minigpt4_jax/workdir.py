@@ -11,6 +11,8 @@ directory and renames it when complete, so a run killed mid-save leaves the prev
 checkpoint as the latest. A step whose files were damaged afterwards (truncated,
 deleted) is reported naming the step and the array; a resume moves it aside to
 WORKDIR/damaged_checkpoints/ and falls back to the newest intact step, with a warning.
+A step that is intact but holds other arrays than the run builds (its settings changed:
+``checkpoint_layout``) is refused instead, with nothing moved.
 Both the trainer and ``minigpt4_jax.load`` read workdirs.
 
 ``init_from`` is stored absolute, plus its path relative to the workdir
@@ -32,8 +34,9 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from minigpt4_jax.checkpoint_layout import array_layout, layout_difference, structural_changes
 from minigpt4_jax.damage import CHECKPOINT_METADATA, DamagedCheckpoint, damage_reason
-from minigpt4_jax.errors import MissingInput
+from minigpt4_jax.errors import BadInput, MissingInput
 
 RUN_CONFIG = 'config.json'
 CHECKPOINTS = 'checkpoints'
@@ -106,13 +109,21 @@ def run_config(path: str | pathlib.Path) -> ml_collections.ConfigDict:
 
 class TrainCheckpoints:
 
-  def __init__(self, workdir: str | pathlib.Path, keep: int = 3, *, read_only: bool = False):
+  def __init__(self, workdir: str | pathlib.Path, keep: int = 3, *, read_only: bool = False,
+               run_config: dict[str, Any] | None = None):
+    """``run_config``: the resuming run's config as JSON data, to name the settings that
+    differ from the workdir's when a step's arrays do not fit the run."""
     self.directory = pathlib.Path(workdir).absolute() / CHECKPOINTS
+    self.run_config = run_config
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
                                            read_only=read_only)
+    # Handlers named up front (what the Standard/Json args imply) so that a step's item
+    # metadata reads before any restore: checkpoint_layout compares it with the run's.
     self.manager = ocp.CheckpointManager(
         self.directory, options=options,
-        item_names=('trainable', 'opt_state', 'data', 'meta'),
+        item_handlers={'trainable': ocp.StandardCheckpointHandler(),
+                       'opt_state': ocp.StandardCheckpointHandler(),
+                       'data': ocp.JsonCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()},
     )
 
   def latest_step(self) -> int | None:
@@ -134,9 +145,38 @@ class TrainCheckpoints:
                               'is missing')
     try:
       return dict(self.manager.restore(step, args=ocp.args.Composite(**items)))
-    except Exception as err:  # orbax/TensorStore raise many types; all mean unreadable here
+    except Exception as err:  # orbax/TensorStore raise many types
+      difference = self._layout_difference(step, items)
+      if difference:
+        raise BadInput(f'{step_dir}: step {step} holds other arrays than this run builds '
+                       f'({difference}){self._settings_hint()}: resume with the settings '
+                       'that wrote it, or use another --workdir') from err
       raise DamagedCheckpoint(f'{step_dir}: step {step} is damaged: {damage_reason(err)}'
                               ) from err
+
+  def _layout_difference(self, step: int, items: dict[str, Any]) -> str | None:
+    """How the stored parameter and optimizer trees of ``step`` differ from the restore
+    targets in ``items``; None when they agree or the metadata itself is unreadable."""
+    try:
+      stored = self.manager.item_metadata(step)
+    except Exception:  # unreadable metadata is damage, which the caller reports
+      return None
+    for name in ('trainable', 'opt_state'):
+      if name in items and stored.get(name) is not None:
+        difference = layout_difference(array_layout(stored[name]), array_layout(items[name].item))
+        if difference:
+          return f'{name}: {difference}'
+    return None
+
+  def _settings_hint(self) -> str:
+    """'; WORKDIR/config.json says model.scan_layers: True -> False' where the config
+    the workdir was written with (still on disk: the trainer rewrites it only once the
+    resume has passed) differs from this run's in what shapes the trees."""
+    path = self.directory.parent / RUN_CONFIG
+    if self.run_config is None or not path.is_file():
+      return ''
+    changes = structural_changes(json.loads(path.read_text(encoding='utf-8')), self.run_config)
+    return f'; {path} says {", ".join(changes)}' if changes else ''
 
   def restore(self, step: int, abstract_trainable, abstract_opt_state) -> dict[str, Any]:
     """Restores into the given abstract trees (with shardings) at ``step``."""

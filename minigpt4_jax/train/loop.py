@@ -9,6 +9,7 @@ step loop with logging and checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import pathlib
 import time
@@ -142,7 +143,8 @@ def setup(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> Run:
                                      seed=config.seed)
   data = DevicePrefetch(host_batches, lambda step, raw: _device_batch(
       mesh, encoder, config, step, raw))
-  checkpoints = workdirs.TrainCheckpoints(workdir, config.train.keep_checkpoints)
+  checkpoints = workdirs.TrainCheckpoints(workdir, config.train.keep_checkpoints,
+                                         run_config=json.loads(config.to_json_best_effort()))
   return Run(config, workdir, mesh, encoder, trainable, frozen, opt_state, train_step, data,
              checkpoints)
 
@@ -221,11 +223,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   config = config.copy_and_resolve_references()
   config.init_from = workdirs.absolute_init_from(config.init_from)
   workdir.mkdir(parents=True, exist_ok=True)
-  if jax.process_index() == 0:
-    workdirs.write_run_config(workdir, config)
   run = setup(config, workdir)
   try:
     resume(run)  # before the writer opens metrics.jsonl, which a resume may rewrite
+    # Written once the resume has passed: a run refused for settings that do not fit the
+    # workdir's checkpoints leaves the config that wrote them in place.
+    if jax.process_index() == 0:
+      workdirs.write_run_config(workdir, config)
     writer = MetricsWriter(workdir)
     try:
       return train_steps(run, writer)
