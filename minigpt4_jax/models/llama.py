@@ -29,7 +29,7 @@ from minigpt4_jax.models.configs import LlamaConfig
 class KVCache:
   """Per-layer keys/values for cached decoding.
 
-  k, v: one float[B, L, K, H] per layer (separate buffers, so a step updates each in
+  k, v: one float[B, K, L, H] per layer (separate buffers, so a step updates each in
   place instead of rebuilding a stacked [layers, ...] array); slot_valid: bool[B, L]
   marks slots that hold a real (non-padding) token; index: the next slot to write,
   int32[] where every row stands at the same slot (left-padded prompts decoded
@@ -37,6 +37,12 @@ class KVCache:
   slots). The shared index writes a step with one ``dynamic_update_slice`` per buffer,
   as MaxText's autoregressive cache does (``MaxText/inference/kvcache.py``,
   ``update_ar_key_value``); per-row writes cost a loop over the rows on TPU.
+
+  Heads come before slots because that is how the attention reads them: one query
+  per head against the slots. Stored [B, L, K, H], a TPU decode step relaid out each
+  layer's probabilities into heads-minor buffers padded from 32 heads to 128 lanes
+  (f32 [B, N, L], about 19 MiB of traffic a layer for the 7B at B=8, L=1024;
+  BENCHMARKS.md).
   """
 
   k: tuple[jax.Array, ...]
@@ -47,7 +53,7 @@ class KVCache:
   @classmethod
   def empty(cls, cfg: LlamaConfig, batch: int, length: int, dtype=jnp.float32, *,
             per_row_index: bool = False) -> 'KVCache':
-    shape = (batch, length, cfg.num_kv_heads, cfg.head_dim)
+    shape = (batch, cfg.num_kv_heads, length, cfg.head_dim)
     return cls(
         k=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
         v=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)),
@@ -66,7 +72,7 @@ class KVCache:
     return jnp.broadcast_to(self.index[..., None], (self.slot_valid.shape[0], 1))
 
 
-LayerCache = tuple[jax.Array, jax.Array]  # one layer's (keys, values) float[B, L, K, H]
+LayerCache = tuple[jax.Array, jax.Array]  # one layer's (keys, values) float[B, K, L, H]
 
 
 @jax.tree_util.register_dataclass
@@ -80,15 +86,17 @@ class AttentionMask:
   causal_valid_bt: jax.Array | None = None
 
 
-def write_rows(buffer_bl: jax.Array, new_bt: jax.Array, index: jax.Array) -> jax.Array:
-  """``buffer[b, index[b] : index[b] + T] = new[b]`` for every row (in place under jit);
-  ``index``: int32[] (one slot for every row) or int32[B] (``KVCache.index``)."""
+def write_rows(buffer_bl: jax.Array, new_bt: jax.Array, index: jax.Array,
+               slot_axis: int = 1) -> jax.Array:
+  """``buffer[b, index[b] : index[b] + T] = new[b]`` along ``slot_axis`` for every row (in
+  place under jit); ``index``: int32[] (one slot for every row) or int32[B]
+  (``KVCache.index``)."""
   new_bt = new_bt.astype(buffer_bl.dtype)
   if index.ndim == 0:
-    return jax.lax.dynamic_update_slice_in_dim(buffer_bl, new_bt, index, axis=1)
+    return jax.lax.dynamic_update_slice_in_dim(buffer_bl, new_bt, index, axis=slot_axis)
 
   def write(row, new, start):
-    return jax.lax.dynamic_update_slice_in_dim(row, new, start, axis=0)
+    return jax.lax.dynamic_update_slice_in_dim(row, new, start, axis=slot_axis - 1)
   return jax.vmap(write)(buffer_bl, new_bt, index)
 
 
@@ -161,8 +169,12 @@ class LlamaAttention(nnx.Module):
     k = checkpoint_name(k, policies.KEY)
     v = checkpoint_name(project_heads(self.v_proj, x_btd, cfg.num_kv_heads), policies.VALUE)
     if layer_cache is not None:
-      layer_cache = (write_rows(layer_cache[0], k, index), write_rows(layer_cache[1], v, index))
-      k, v = layer_cache
+      # Stored [B, K, L, H]; the attention takes [B, S, K, H]: XLA folds the swap into
+      # its dots' operand layouts (cuDNN, at a GPU prefill, gets a transposed copy;
+      # a decode step, T = 1, runs XLA's attention there too).
+      layer_cache = tuple(write_rows(buffer, jnp.swapaxes(new, 1, 2), index, slot_axis=2)
+                          for buffer, new in zip(layer_cache, (k, v)))
+      k, v = (jnp.swapaxes(buffer, 1, 2) for buffer in layer_cache)
     ctx = layers.attention(q, k.astype(q.dtype), v.astype(q.dtype), mask_bts=mask.allowed_bts,
                            implementation=self.attention_impl,
                            causal_valid_bt=mask.causal_valid_bt)

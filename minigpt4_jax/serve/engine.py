@@ -113,8 +113,9 @@ def insert_row(cache: KVCache, slot: jax.Array, prefilled: KVCache) -> KVCache:
   p = valid_p.shape[0]
   shift = p - jnp.sum(valid_p, dtype=jnp.int32)
 
-  def put(buffer_sl, new_1p):
-    return buffer_sl.at[slot, :p].set(jnp.roll(new_1p[0], -shift, axis=0).astype(buffer_sl.dtype))
+  def put(buffer_kl, new_1kp):  # [slots, K, L, H] <- [1, K, P, H]
+    return buffer_kl.at[slot, :, :p].set(
+        jnp.roll(new_1kp[0], -shift, axis=1).astype(buffer_kl.dtype))
 
   valid_l = jnp.zeros(cache.slot_valid.shape[1], bool).at[:p].set(jnp.roll(valid_p, -shift))
   return KVCache(k=tuple(map(put, cache.k, prefilled.k)), v=tuple(map(put, cache.v, prefilled.v)),

@@ -18,7 +18,7 @@ from minigpt4_jax.models.configs import LlamaConfig
 from minigpt4_jax.models.llama import Llama
 from minigpt4_jax.tools.bench import flops
 from minigpt4_jax.tools.bench.sizes import STAGE1
-from minigpt4_jax.tools.plan import chips, decode_plan, step_flops, table, train_plan
+from minigpt4_jax.tools.plan import chips, decode_plan, report, step_flops, table, train_plan
 
 # float32, projector trains; the trainer's rows of 1 + 8 + 32 tokens padded to 48 columns
 TINY_STAGE1 = 'configs/tiny.py:stage1'
@@ -117,6 +117,23 @@ def test_decode_ideal_bytes_are_the_weights_and_the_cache(tmp_path, capsys):
   assert figures['bytes_accessed'] >= figures['ideal_bytes'] * 0.5
   assert f'{figures["bytes_ratio"]:.2f}x' in printed
   assert f'= {figures["bytes_ratio"]:.2f}x' in table.row(tmp_path / 'plan.json')
+  # A CPU program has no on-chip memory space to prefetch into.
+  assert figures['prefetch_copies'] == figures['prefetch_bytes'] == 0
+  assert figures['bytes_less_prefetch_copies'] == figures['bytes_accessed']
+  assert f'counted once: {report.gib(figures["bytes_less_prefetch_copies"])}' in printed
+  assert 'prefetches counted once' in table.row(tmp_path / 'plan.json')
+
+
+def test_on_chip_prefetches_are_the_copy_starts_into_memory_space_1():
+  """Two prefetches (a bf16 kernel, a pred vector) and an eviction back to HBM, as a
+  compiled TPU program prints them."""
+  text = """
+  %copy-start = (bf16[4096,4096]{1,0:T(8,128)(2,1)S(1)}, bf16[4096,4096]{1,0:T(8,128)(2,1)}, u32[]{:S(2)}) copy-start(%kernel), cross_program_prefetch_index=0
+  %copy-start.1 = (pred[8]{0:T(512)(128)(4,1)S(1)}, pred[8]{0:T(512)(128)(4,1)}, u32[]{:S(2)}) copy-start(%valid)
+  %copy-start.2 = (f32[8,128]{1,0:T(8,128)}, f32[8,128]{1,0:T(8,128)S(1)}, u32[]{:S(2)}) copy-start(%spilled)
+  %copy-done = bf16[4096,4096]{1,0:T(8,128)(2,1)S(1)} copy-done(%copy-start)
+"""
+  assert decode_plan.on_chip_prefetches(text) == (2, 4096 * 4096 * 2 + 8)
 
 
 def _copied_parameters(hlo_text: str) -> set[str]:

@@ -50,10 +50,13 @@ def policy_row(path: pathlib.Path) -> str:
 
 
 def decode_row(name: str, f: dict) -> str:
+  once = f.get('bytes_less_prefetch_copies')  # absent from plans written before it
+  prefetches = ('' if once is None else
+                f'; prefetches counted once {gib(once)} = {once / f["ideal_bytes"]:.2f}x')
   return (f'| {name} | 1 x {f["chip"]} | B={f["batch"]}, cache {f["cache_len"]} | '
           f'{gib(f["total_bytes"])} ({gib(f["temp_bytes"])} temp) | - | '
-          f'{gib(f["bytes_accessed"])} vs ideal {gib(f["ideal_bytes"])} = {f["bytes_ratio"]:.2f}x | '
-          f'bound {f["tokens_per_second_bound"]:,.0f} tok/s |')
+          f'{gib(f["bytes_accessed"])} vs ideal {gib(f["ideal_bytes"])} = {f["bytes_ratio"]:.2f}x'
+          f'{prefetches} | bound {f["tokens_per_second_bound"]:,.0f} tok/s |')
 
 
 def row(path: pathlib.Path) -> str:
