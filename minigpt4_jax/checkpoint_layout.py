@@ -53,8 +53,8 @@ def layout_difference(stored: Layout, built: Layout, shown: int = 2) -> str | No
     parts.append(f'{len(only_built)} built arrays not stored (e.g. '
                  f'{", ".join(f"{k} {built[k]}" for k in only_built[:shown])})')
   if reshaped:
-    parts.append(f'{len(reshaped)} of other shapes (e.g. '
-                 f'{", ".join(f"{k} stored {stored[k]}, built {built[k]}" for k in reshaped[:shown])})')
+    examples = (f'{k} stored {stored[k]}, built {built[k]}' for k in reshaped[:shown])
+    parts.append(f'{len(reshaped)} of other shapes (e.g. {", ".join(examples)})')
   return '; '.join(parts)
 
 

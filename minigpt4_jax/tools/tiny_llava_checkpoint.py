@@ -3,9 +3,10 @@
 As for MiniGPT-4's (``tiny_checkpoint.py``), stage 1 must teach a projector to connect
 a *pretrained* frozen tower to a *pretrained* frozen LLM. The tiny LLaVA takes its
 LLM from the bundled tiny MiniGPT-4 checkpoint (the same 'tiny' LLaMA, pretrained on
-the demo texts, then on the tiny MiniGPT-4's tower features), trains its seeded CLIP tower on the demo photographs (padded to
-square, as LLaVA-1.5 pads them) in the plain, v1 and chat layouts (``tiny_towers``),
-and leaves a fresh projector for ``launch.train`` to learn.
+the demo texts, then on the tiny MiniGPT-4's tower features), trains its seeded CLIP
+tower on the demo photographs (padded to square, as LLaVA-1.5 pads them) in the plain,
+v1 and chat layouts (``tiny_towers``), and leaves a fresh projector for
+``launch.train`` to learn.
 
   python -m minigpt4_jax.tools.tiny_llava_checkpoint   # after tiny_checkpoint; deterministic
 """
