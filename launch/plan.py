@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  help='the attention kernel (model.attention); default: the config\'s')
   p.add_argument('--features', action='store_true',
                  help='train on cached tower outputs (data.kind=features): no ViT/Q-Former')
+  p.add_argument('--grad-accum', type=int,
+                 help='micro-batches per step (train.grad_accum); default: the config\'s')
   p.add_argument('--mesh', help='DATA,FSDP,TENSOR (one may be -1), default: the config\'s')
   p.add_argument('--cache-len', type=int, default=1024, help='decode: KV cache slots')
   p.add_argument('--json', type=pathlib.Path, help='also write the figures here')
@@ -74,6 +76,10 @@ def run(args: argparse.Namespace) -> dict:
     config.model.attention = args.attention
   if args.features:
     config.data.kind = 'features'
+  if args.grad_accum is not None:
+    if args.grad_accum < 1:
+      raise ValueError(f'--grad-accum {args.grad_accum}: expected at least 1')
+    config.train.grad_accum = args.grad_accum
   devices = chips.devices(topology)
   if args.what == 'decode':
     cfg = train_program.model_config(config).llm

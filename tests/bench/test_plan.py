@@ -45,13 +45,13 @@ def _check_tiny_stage1(figures: dict, batch: int, layout_padding: float = 0.0) -
   xla = figures['xla_flops_per_device'] * figures['devices']
   assert analytic <= xla <= 1.12 * analytic  # elementwise work on top of the matmuls
   # Arguments per device (pure data parallel): every weight (float32 here) and AdamW's
-  # two moments of the projector, replicated; the device's share of the batch; a few
-  # scalars (step, Adam's count) on top.
+  # two moments of the projector, replicated; the device's share of the batch (uint8
+  # crops); a few scalars (step, Adam's count) on top.
   model = VisionLanguageModel(cfg, rngs=nnx.Rngs(0))
   projector = _nbytes(nnx.state(model.projector))
   size = cfg.vision.image_size
   rows = batch // figures['devices']
-  expected = _nbytes(nnx.state(model)) + 2 * projector + rows * (3 * 4 * t + 4 * size * size * 3)
+  expected = _nbytes(nnx.state(model)) + 2 * projector + rows * (3 * 4 * t + size * size * 3)
   assert expected <= figures['argument_bytes'] <= expected * (1 + layout_padding) + 64
   assert figures['fits'] and figures['alias_bytes'] > 0  # trainable and optimizer donated
 
@@ -78,6 +78,20 @@ def test_tiny_stage1_on_cpu_matches_its_own_count(tmp_path, capsys):
   assert not figures['scan_layers'] and scanned['scan_layers']
   assert scanned['argument_bytes'] == figures['argument_bytes']
   assert f'2 LLM layers (scanned); compiled in {scanned["compile_seconds"]:.1f} s' in printed
+
+
+def test_accumulated_step_counts_every_micro_batch(tmp_path, capsys):
+  """XLA's cost analysis counts the accumulation loop's body once: the plan scales its
+  FLOPs to the whole step, which does the same matmuls as one pass over the batch."""
+  whole, _ = _plan(tmp_path, capsys, '--topology', 'cpu', '--batch', '16')
+  accumulated, printed = _plan(tmp_path, capsys, '--topology', 'cpu', '--batch', '16',
+                               '--grad-accum', '2')
+  assert (whole['grad_accum'], accumulated['grad_accum']) == (1, 2)
+  assert accumulated['analytic_flops'] == whole['analytic_flops']
+  assert accumulated['xla_flops_per_device'] == pytest.approx(whole['xla_flops_per_device'],
+                                                              rel=1e-3)
+  assert accumulated['temp_bytes'] < whole['temp_bytes']  # one micro-batch's activations live
+  assert '2 LLM layers, 2 micro-batches of 8;' in printed
 
 
 @pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,

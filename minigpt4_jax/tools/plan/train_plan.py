@@ -78,6 +78,7 @@ def plan_train(request: TrainRequest, batch: int, policy_ratio: float = 1.0) -> 
   return TrainPlan(chip=request.chip, devices=len(request.devices), mesh=dict(mesh.shape),
                    batch=batch, seq_len=shape.seq_len, remat=remat,
                    llm_layers=cfg.llm.num_layers, scan_layers=scan_layers,
+                   grad_accum=config.train.grad_accum,
                    compile_seconds=compile_seconds, cost=cost,
                    analytic_flops=analytic, policy_ratio=policy_ratio)
 

@@ -61,15 +61,16 @@ def make_mesh(config: ml_collections.ConfigDict, devices: Sequence[jax.Device]) 
 
 
 def _abstract_batch(cfg: ModelConfig, shape: TrainShape, mesh: Mesh) -> dict:
-  """The trainer's batch (``tools/bench/batches.synthetic_batch``'s dtypes) as shapes;
-  cached features in ``feature_cache.write_cache``'s default float16."""
+  """The trainer's batch as shapes: uint8 crops, as the input pipeline sends them
+  (``train.loss.batch_nll_sum`` normalises them in the step), or cached features in
+  ``feature_cache.write_cache``'s default float16."""
   b, t, size = shape.batch, shape.seq_len, cfg.vision.image_size
   arrays = {'input_ids': ((b, t), jnp.int32), 'attention_mask': ((b, t), jnp.int32),
             'target_mask': ((b, t), jnp.float32)}
   if shape.from_features:
     arrays['features'] = ((b, cfg.num_image_tokens, cfg.projector_in), jnp.float16)
   else:
-    arrays['image'] = ((b, size, size, 3), jnp.float32)
+    arrays['image'] = ((b, size, size, 3), jnp.uint8)
   return {k: jax.ShapeDtypeStruct(s, d, sharding=sharding.batch_sharding(mesh, len(s)))
           for k, (s, d) in arrays.items()}
 
