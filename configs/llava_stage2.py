@@ -40,10 +40,11 @@ def get_config(arg: str = 'v15_7b'):
     c.train.lr = 2e-5
     if name != 'v15_13b':
       # 7B: keep o_proj's and the MLP's gate/up outputs for the backward ('mlp'), 16 rows
-      # at a time. Planned for a v5p-8 (4 chips: 4 rows each), the step recomputes 7.3% of
-      # its FLOPs against 'full''s 20.0% (13.8% fewer FLOPs a step) in the HBM 'full'
-      # takes for all 128 rows at once: 54.4 GiB a chip (BENCHMARKS.md). On more devices
-      # than 16 lower train.grad_accum (each micro-batch needs a row per device). 13B keeps
-      # 'full' and one pass: the same split would need 102 GiB a chip, over v5p's 95.
+      # at a time. Planned for a v5p-8 (4 chips: 4 rows each), the step recomputes 7.5% of
+      # its FLOPs against 'full''s 20.2% (13.8% fewer FLOPs a step) in the HBM 'full'
+      # takes for all 128 rows at once: 54.4 GiB a chip (BENCHMARKS.md). 'none' in the same
+      # micro-batches recomputes nothing in 64.3 GiB, for chips with that to spare. On more
+      # devices than 16 lower train.grad_accum (each micro-batch needs a row per device).
+      # 13B keeps 'full' and one pass: 'mlp' in 8 micro-batches needs 102 GiB, over v5p's 95.
       c.model.remat, c.train.grad_accum = 'mlp', 8
   return c.lock()

@@ -92,6 +92,26 @@ def test_accumulated_step_counts_every_micro_batch(tmp_path, capsys):
                                                               rel=1e-3)
   assert accumulated['temp_bytes'] < whole['temp_bytes']  # one micro-batch's activations live
   assert '2 LLM layers, 2 micro-batches of 8;' in printed
+  row = table.row(tmp_path / 'plan.json')
+  assert '| 8 x cpu, data 8 | 2 in 2 micro-batches |' in row and ' a micro-step |' in row
+
+
+def test_policy_table_counts_recompute_against_the_step_without_remat(tmp_path, capsys):
+  """Recompute is XLA's FLOPs above the same step planned with remat 'none' (a Pallas
+  kernel's own FLOP count cancels out), or above the analytic count without one."""
+  plans = {}
+  for remat in ('none', 'full'):
+    plans[remat], _ = _plan(tmp_path, capsys, '--topology', 'cpu', '--batch', '8',
+                            '--remat', remat)
+    (tmp_path / f'{remat}.json').write_text(json.dumps(plans[remat]))
+  paths = [tmp_path / 'none.json', tmp_path / 'full.json']
+  baselines = table.no_remat_flops(paths)
+  assert list(baselines.values()) == [plans['none']['xla_flops_per_device']]
+  against_none = 1 - plans['none']['xla_flops_per_device'] / plans['full']['xla_flops_per_device']
+  assert against_none > 0.05  # the frozen LLM's forward runs again in the backward
+  assert f'| {against_none:.1%} |' in table.policy_row(paths[1], baselines)
+  assert f'| {plans["full"]["recompute_share"]:.1%} |' in table.policy_row(paths[1])
+  assert '| 0.0% |' in table.policy_row(paths[0], baselines)
 
 
 @pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,
