@@ -50,6 +50,7 @@ def get_config(arg: str = 'stage1'):
   c.train.warmup_steps = 10
   c.model.dtype = 'float32'     # XLA's CPU bf16 matmuls are emulated and slow
   c.model.remat = 'full' if arg == 'stage2' else 'none'  # exercised, not needed at this size
+  c.train.grad_accum = 1        # the 7B's micro-batches fit its HBM; 8 rows fit a CPU
   c.data.num_workers = 0
   c.train.batch_size = 8
   c.train.log_every = 10

@@ -8,6 +8,7 @@ donation, then compiled for the topology's devices.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Sequence
 
 import jax
@@ -20,7 +21,6 @@ from minigpt4_jax import sharding
 from minigpt4_jax.loading import architecture, lora_config
 from minigpt4_jax.models import attention_kernels
 from minigpt4_jax.models.configs import ModelConfig
-from minigpt4_jax.models.params import split_by_patterns
 from minigpt4_jax.models.vlm import VisionLanguageModel
 from minigpt4_jax.text.sequences import fixed_length
 from minigpt4_jax.train.optimizer import make_optimizer, optimizer_shardings
@@ -84,6 +84,7 @@ def _with_shardings(abstract, shardings):
 class LoweredTrainStep:
   lowered: jax.stages.Lowered
   llm_trains: bool  # a weight of the LLM's blocks is trained (for the analytic count)
+  lower_seconds: float  # tracing and lowering the step (not the abstract model's build)
 
 
 def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape: TrainShape,
@@ -104,8 +105,9 @@ def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape:
       model.scan_layers()
     return model
 
-  graphdef = split_by_patterns(nnx.eval_shape(create), patterns)[0]
-  trainable, frozen = jax.eval_shape(lambda: split_trainable(create(), patterns)[1:])
+  # One abstract build (a 7B/13B model's Python takes ~10 s); the graph definition is
+  # static, so it comes out of eval_shape whole.
+  graphdef, trainable, frozen = jax.eval_shape(lambda: split_trainable(create(), patterns))
   t_sh = sharding.state_shardings(trainable, mesh)
   f_sh = sharding.state_shardings(frozen, mesh)
   tx, schedule = make_optimizer(config.train)
@@ -117,10 +119,11 @@ def lower_train_step(config: ml_collections.ConfigDict, cfg: ModelConfig, shape:
       out_shardings=(t_sh, o_sh, None),
       donate_argnums=(0, 2),
   )
+  start = time.perf_counter()
   with jax.set_mesh(mesh):  # as the trainer steps (the splash kernel's shard_map reads it)
     lowered = step.lower(_with_shardings(trainable, t_sh), _with_shardings(frozen, f_sh),
                          _with_shardings(opt_state, o_sh), _abstract_batch(cfg, shape, mesh),
                          jax.ShapeDtypeStruct((), jnp.int32))
   llm_trains = any(p.startswith('llm/layers') and 'lora_' not in p
                    for p in trained_paths(trainable))
-  return LoweredTrainStep(lowered, llm_trains)
+  return LoweredTrainStep(lowered, llm_trains, time.perf_counter() - start)
