@@ -32,6 +32,7 @@ def base_config() -> ml_collections.ConfigDict:
   # The LLM's and the vision tower's blocks as stacked modules under lax.scan
   # (models/scanned_layers.py): one block each to compile instead of one per layer.
   # Training only; checkpoints, exports and models loaded for chat stay per layer.
+  # MiniGPT-4's real-size presets turn it on, with remat 'dots' (configs/presets.py).
   c.model.scan_layers = False
   # Attention kernel: 'auto' (cuDNN flash on GPU, Pallas splash on TPU for long causal
   # sequences, XLA otherwise) | 'xla' | 'cudnn' | 'splash' (models/attention_kernels.py).

@@ -81,7 +81,7 @@ def _by_layer(grads) -> dict[str, np.ndarray]:
                          for p, v in nnx.to_flat_state(grads)})
 
 
-@pytest.mark.parametrize('remat', ['none', 'full', 'mlp'])
+@pytest.mark.parametrize('remat', ['none', 'full', 'mlp', 'dots'])
 def test_scanned_blocks_give_the_loss_and_gradients_of_unrolled_no_remat(remat, no_remat):
   state, loss = _loss(remat, scanned=True)
   value, grads = jax.jit(jax.value_and_grad(loss))(state)

@@ -2,8 +2,8 @@
 exactly the per-layer parameters, the per-layer <-> stacked path boundary round-trips
 (through checkpoint.save / load too), both vision towers and the whole model give the
 per-layer logits, LoRA with dropout gives the per-layer model's loss and gradients, and a
-cached forward is refused. The LLM's loss and gradients under each remat policy:
-tests/models/test_remat.py."""
+cached forward is refused; the real-size MiniGPT-4 configs scan. The LLM's loss and
+gradients under each remat policy: tests/models/test_remat.py."""
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from configs import minigpt4_stage1, minigpt4_stage2, tiny
 from minigpt4_jax import checkpoint
 from minigpt4_jax.families import preset
 from minigpt4_jax.models.configs import LoraConfig
@@ -141,3 +142,14 @@ def _is_lora(path, value) -> bool:
 def test_a_cached_forward_is_refused():
   with pytest.raises(ValueError, match='^model.scan_layers is for training'):
     _llm(True)(jnp.ones((1, 3), jnp.int32), cache=KVCache.empty(CFG.llm, 1, 8))
+
+
+@pytest.mark.parametrize('stage', [minigpt4_stage1, minigpt4_stage2])
+def test_real_size_minigpt4_configs_scan_with_dots_and_the_tiny_demo_stays_per_layer(stage):
+  """The scanned 'dots' step compiles about twice as fast in fewer temporaries at 7B/13B
+  (BENCHMARKS.md); the tiny demo's 2 layers gain nothing from a scan."""
+  for llm in ('vicuna7b', 'vicuna13b', 'llama2_7b', 'vicuna7b,train_qformer'):
+    model = stage.get_config(llm).model
+    assert (model.scan_layers, model.remat) == (True, 'dots'), llm
+  for c in (tiny.get_config('stage1'), tiny.get_config('stage2'), stage.get_config('tiny')):
+    assert (c.model.scan_layers, c.model.remat) == (False, 'none')
