@@ -39,13 +39,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
   size.add_argument('--find-max-batch', action='store_true',
                     help='binary search for the largest batch that fits without recompute')
   p.add_argument('--what', choices=('train', 'decode'), default='train')
-  p.add_argument('--seq', type=int, help='tokens per row (default: the widest batch the trainer compiles: text.max_length, or BOS + image + max_answer_tokens rounded up to 8)')
+  p.add_argument('--seq', type=int,
+                 help='tokens per row (default: the widest batch the trainer compiles: '
+                      'text.max_length, or BOS + image + max_answer_tokens rounded up to 8)')
   p.add_argument('--remat', choices=tuple(REMAT_POLICIES),
                  help='the LLM blocks\' policy (models/remat.py); default: the config\'s')
   p.add_argument('--llm-layers', type=int,
                  help='LLM blocks to compile (default: the preset\'s), at full width')
   p.add_argument('--scan-layers', action=argparse.BooleanOptionalAction,
-                 help='the towers\' blocks under lax.scan (model.scan_layers); default: the config\'s')
+                 help='the towers\' blocks under lax.scan (model.scan_layers); '
+                      'default: the config\'s')
   p.add_argument('--attention', choices=attention_kernels.IMPLEMENTATIONS,
                  help='the attention kernel (model.attention); default: the config\'s')
   p.add_argument('--features', action='store_true',

@@ -89,7 +89,8 @@ def batch_multiple(request: TrainRequest) -> int:
   return mesh.shape['data'] * mesh.shape['fsdp'] * request.config.train.grad_accum
 
 
-def find_max_batch(request: TrainRequest, progress=None) -> tuple[TrainPlan | None, list[TrainPlan]]:
+def find_max_batch(request: TrainRequest,
+                   progress=None) -> tuple[TrainPlan | None, list[TrainPlan]]:
   """(largest clean plan or None, every plan compiled): doubling then bisection over
   multiples of ``batch_multiple``; clean = fits HBM and no compiler recompute beyond
   the remat policy's own (its FLOPs ratio at the smallest batch)."""
