@@ -112,6 +112,11 @@ def test_policy_table_counts_recompute_against_the_step_without_remat(tmp_path, 
   assert f'| {against_none:.1%} |' in table.policy_row(paths[1], baselines)
   assert f'| {plans["full"]["recompute_share"]:.1%} |' in table.policy_row(paths[1])
   assert '| 0.0% |' in table.policy_row(paths[0], baselines)
+  # A --find-max-batch file counts by its largest clean plan, as its row shows it.
+  search = tmp_path / 'none_search.json'
+  search.write_text(json.dumps({'largest_clean': plans['none'], 'tried': [plans['none']]}))
+  assert table.no_remat_flops([search, paths[1]]) == baselines
+  assert table.policy_row(search, baselines).endswith('| 1 |')
 
 
 @pytest.mark.skipif(importlib.util.find_spec('libtpu') is None,

@@ -18,6 +18,14 @@ HEADER = ('| plan | chips, mesh | batch/chip | memory/chip (arg + temp) | XLA / 
           '| bytes accessed/chip | step at 50% MFU, images/s |\n|---|---|---|---|---|---|---|')
 
 
+def plan_figures(path: pathlib.Path) -> tuple[dict, bool]:
+  """A ``launch.plan --json`` file's figures and whether they are a ``--find-max-batch``
+  search's largest clean plan (else the file's one plan)."""
+  figures = json.loads(path.read_text())
+  best = figures.get('largest_clean')
+  return (best, True) if best else (figures, False)
+
+
 def rows_per_chip(f: dict) -> str:
   """The batch per chip, and how the step splits it (plans before --grad-accum: one pass)."""
   micro = f.get('grad_accum', 1)
@@ -56,12 +64,10 @@ def policy_row(path: pathlib.Path, no_remat_flops: dict[tuple, float] | None = N
   when ``no_remat_flops`` has it, else above the analytic count: XLA counts a Pallas
   kernel's FLOPs its own way (splash attention: below the analytic T x S), so only the
   first compares policies under it."""
-  figures = json.loads(path.read_text())
-  best = figures.get('largest_clean')
-  f = best or figures
+  f, searched = plan_figures(path)
   mesh = ', '.join(f'{k} {v}' for k, v in f['mesh'].items() if v > 1)
   seconds = f['xla_flops_per_device'] / (0.5 * CHIPS[f['chip']].peak_bf16_flops)
-  largest = f'{best["batch_per_device"]:g}' if best else '-'
+  largest = f'{f["batch_per_device"]:g}' if searched else '-'
   baseline = (no_remat_flops or {}).get(same_step(f))
   recompute = (f['recompute_share'] if baseline is None
                else 1.0 - baseline / f['xla_flops_per_device'])
@@ -73,7 +79,7 @@ def policy_row(path: pathlib.Path, no_remat_flops: dict[tuple, float] | None = N
 
 def no_remat_flops(paths: list[pathlib.Path]) -> dict[tuple, float]:
   """XLA's FLOPs per device of each step planned with remat 'none', by ``same_step``."""
-  plans = [json.loads(p.read_text()) for p in paths]
+  plans = [plan_figures(p)[0] for p in paths]
   return {same_step(f): f['xla_flops_per_device'] for f in plans if f['remat'] == 'none'}
 
 
@@ -88,8 +94,7 @@ def decode_row(name: str, f: dict) -> str:
 
 
 def row(path: pathlib.Path) -> str:
-  figures = json.loads(path.read_text())
-  figures = figures.get('largest_clean') or figures
+  figures = plan_figures(path)[0]
   name = path.stem
   return decode_row(name, figures) if 'cache_len' in figures else train_row(name, figures)
 
